@@ -1,0 +1,44 @@
+# pinpoint-sync: everything a user or CI needs, from a fresh clone.
+#   make run    the demo on the embedded default (local Kafka, simulator, worker, sample traffic)
+#   make test   the whole suite against a real Kafka broker (creates .venv, fetches Kafka's jars)
+#   make lint   ruff and mypy (strict) on worker/
+#   make bench  the benchmarks, printing ratios measured side by side
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+JARS   := .cache/kafka-libs/.complete
+PYTEST_ARGS ?=
+
+.PHONY: run test lint bench install jars clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+$(JARS): deploy/kafka/pom.xml
+	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies
+	touch $(JARS)
+
+jars: $(JARS)
+
+run: $(STAMP) $(JARS)
+	$(PY) -m worker dev $(ARGS)
+
+test: $(STAMP) $(JARS)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check worker tests bench
+	$(VENV)/bin/mypy
+
+bench: $(STAMP) $(JARS)
+	$(PY) bench/run_all.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .cache var .pytest_cache .mypy_cache .ruff_cache

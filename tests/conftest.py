@@ -1,0 +1,107 @@
+"""Shared fixtures: one real Kafka broker per test session, and per-test topics and group ids.
+
+The broker is chosen in this order (docs/testing.md):
+1. ``KAFKA_BOOTSTRAP_SERVERS`` when set (an externally given broker always wins);
+2. testcontainers' Kafka container when a Docker engine answers;
+3. the local Apache Kafka broker started from Kafka's own jars (``worker/kafka/broker.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # tests import helpers from tests/ as a package root
+    sys.path.insert(0, str(ROOT))
+
+
+def _docker_engine_answers() -> bool:
+    host = os.environ.get("DOCKER_HOST", "")
+    if not host and not Path("/var/run/docker.sock").exists():
+        return False
+    try:
+        import docker  # noqa: PLC0415
+    except ImportError:
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            client = docker.from_env(timeout=3)
+            try:
+                client.ping()
+            finally:
+                client.close()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap address of a real Kafka broker shared by the whole session."""
+    given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if given:
+        yield given
+        return
+    if _docker_engine_answers():
+        from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
+
+        with KafkaContainer().with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    from worker.kafka.broker import LocalKafkaBroker  # noqa: PLC0415
+
+    broker = LocalKafkaBroker(port=0, run_dir=tmp_path_factory.mktemp("kafka"))
+    t0 = time.monotonic()
+    broker.start()
+    sys.stderr.write(f"\n[local Kafka broker ready in {time.monotonic() - t0:.1f}s at "
+                     f"{broker.bootstrap_servers}; log {broker.log_file}]\n")
+    try:
+        yield broker.bootstrap_servers
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """Names unique to this test (topics, group ids), readable in the broker's log."""
+    base = request.node.name.replace("[", "-").replace("]", "").replace("/", "-")[:40]
+    token = uuid.uuid4().hex[:6]
+
+    def make(kind: str) -> str:
+        return f"t.{base}.{kind}.{token}"
+
+    return make
+
+
+@pytest.fixture
+def create_topic(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
+    """Create topics for this test (deleted afterwards); returns the name."""
+    from kafka.admin import KafkaAdminClient  # noqa: PLC0415
+
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="tests-admin")
+    made: list[str] = []
+
+    def create(name: str, partitions: int = 1, configs: dict[str, str] | None = None) -> str:
+        admin.create_topics(
+            {name: {"num_partitions": partitions, "replication_factor": 1,
+                    "configs": configs or {}}},
+            timeout_ms=10_000, wait_for_metadata=True,
+        )
+        made.append(name)
+        return name
+
+    yield create
+    with contextlib.suppress(Exception):
+        if made:
+            admin.delete_topics(made, timeout_ms=10_000)
+    admin.close()
