@@ -1,0 +1,147 @@
+"""Errors of the Pinpoint adapter, and the one table that classifies every failure.
+
+::
+
+    PinpointError                 (.operation, .status, .detail; class-level .failure)
+    ├── TransientError            TRANSIENT     5xx, 408, timeouts, connection errors; raised
+    │                                           once the retry budget is spent (.attempts)
+    ├── RateLimitedError          RATE_LIMITED  429 that could not be waited out within the
+    │                                           deadline (.retry_after); never a failure
+    ├── AuthError                 AUTH          401 bad/missing key, 403 integration disabled
+    │                                           (.status tells which): pause the team
+    └── InvalidRequestError       INVALID       400/404/405/409/422 and other 4xx; carries
+                                                Pinpoint's error .detail and .pointer:
+                                                dead-letter the event
+
+Nothing above ``worker.pinpoint`` sees an aiohttp exception: the client translates them here.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import ClassVar
+
+
+class FailureClass(enum.Enum):
+    """What the caller does about a failed Pinpoint request."""
+
+    #: Retried in place with backoff; dead-letter once the retry budget is spent.
+    TRANSIENT = "transient"
+    #: Wait (Retry-After) and slow the tenant down; never counted as a failure.
+    RATE_LIMITED = "rate_limited"
+    #: Pause the team's processing and alert; keep its events.
+    AUTH = "auth"
+    #: The request itself is wrong; dead-letter with Pinpoint's detail. Never retried.
+    INVALID = "invalid"
+
+
+def classify(
+    status: int | None, *, timeout: bool = False, connection_error: bool = False
+) -> FailureClass:
+    """The failure class of one request outcome (DESIGN 3). The only such table in the code.
+
+    Raises ValueError for an outcome that is not a failure (a status below 400 without a
+    timeout or connection error).
+    """
+    if timeout or connection_error:
+        return FailureClass.TRANSIENT
+    if status is None:
+        raise ValueError("an outcome without a status must be a timeout or a connection error")
+    if status == 429:
+        return FailureClass.RATE_LIMITED
+    if status in (401, 403):
+        return FailureClass.AUTH
+    if status == 408 or 500 <= status <= 599:
+        return FailureClass.TRANSIENT
+    if 400 <= status <= 499:
+        return FailureClass.INVALID
+    raise ValueError(f"status {status} is not a failure")
+
+
+class PinpointError(Exception):
+    """A Pinpoint request that did not succeed."""
+
+    failure: ClassVar[FailureClass]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str,
+        status: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.status = status
+        self.detail = detail
+
+
+class TransientError(PinpointError):
+    """Pinpoint failed transiently on every attempt the retry policy allowed."""
+
+    failure = FailureClass.TRANSIENT
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str,
+        status: int | None = None,
+        detail: str | None = None,
+        attempts: int = 1,
+        reason: str = "5xx",
+    ) -> None:
+        super().__init__(message, operation=operation, status=status, detail=detail)
+        self.attempts = attempts
+        self.reason = reason
+
+
+class RateLimitedError(PinpointError):
+    """Still rate limited when the operation's deadline came."""
+
+    failure = FailureClass.RATE_LIMITED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str,
+        status: int | None = 429,
+        detail: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, operation=operation, status=status, detail=detail)
+        self.retry_after = retry_after
+
+
+class AuthError(PinpointError):
+    """401 (missing or bad API key) or 403 (integration not enabled)."""
+
+    failure = FailureClass.AUTH
+
+
+class InvalidRequestError(PinpointError):
+    """Pinpoint refused the request as malformed, unknown or invalid."""
+
+    failure = FailureClass.INVALID
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str,
+        status: int | None = None,
+        detail: str | None = None,
+        pointer: str | None = None,
+    ) -> None:
+        super().__init__(message, operation=operation, status=status, detail=detail)
+        self.pointer = pointer
+
+
+ERROR_FOR_CLASS: dict[FailureClass, type[PinpointError]] = {
+    FailureClass.TRANSIENT: TransientError,
+    FailureClass.RATE_LIMITED: RateLimitedError,
+    FailureClass.AUTH: AuthError,
+    FailureClass.INVALID: InvalidRequestError,
+}
