@@ -1,0 +1,79 @@
+"""The outcome record (DESIGN 5.3), published on `pinpoint-sync.outcomes` for every event.
+
+Key: the event's key. Beyond DESIGN 5.3's fields, two optional ones help an admin read a
+verdict: `detail` (a short explanation, never personal data) and `missing_fields` (for
+`blocked_mandatory_fields`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from worker.core.decision import Decision
+from worker.core.enums import ActionKind, ActionStatus, EventType, Outcome, Reason
+from worker.core.events import CampaignEvent
+
+
+class ActionRecord(BaseModel):
+    """One Pinpoint effect of the event."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: ActionKind
+    pinpoint_id: str | None = Field(default=None, description="id of the record or comment")
+    status: ActionStatus
+
+
+class OutcomeRecord(BaseModel):
+    """What became of one event."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str | None = Field(description="None when the event could not be decoded")
+    event_type: EventType | None = Field(description="None when the type is unknown")
+    team_id: str | None
+    candidate_id: str | None
+    outcome: Outcome
+    reason: Reason
+    actions: list[ActionRecord] = []
+    pinpoint_candidate_id: str | None = None
+    filterable: dict[str, str] = Field(
+        default_factory=dict, description="values of the team's filterable fields"
+    )
+    policy_version: int | None = None
+    processed_at: AwareDatetime
+    detail: str | None = None
+    missing_fields: list[str] = []
+
+    def to_json(self) -> bytes:
+        """The record as the JSON bytes published on the outcomes topic."""
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def for_decision(
+        cls,
+        event: CampaignEvent,
+        decision: Decision,
+        processed_at: datetime,
+        actions: Iterable[ActionRecord] = (),
+        pinpoint_candidate_id: str | None = None,
+    ) -> OutcomeRecord:
+        """The record of `event` decided as `decision`, with the effects the executor made."""
+        return cls(
+            event_id=event.id,
+            event_type=event.type,
+            team_id=event.data.team_id,
+            candidate_id=event.data.candidate.id,
+            outcome=decision.outcome,
+            reason=decision.reason,
+            actions=list(actions),
+            pinpoint_candidate_id=pinpoint_candidate_id,
+            filterable=dict(decision.filterable),
+            policy_version=decision.policy_version,
+            processed_at=processed_at,
+            detail=decision.detail,
+            missing_fields=list(decision.missing_fields),
+        )
