@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import inspect
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import worker
 from worker.observability.metrics import Metrics
+from worker.pinpoint.observer import ClientObserver
 
 pytestmark = pytest.mark.unit
 
 ALLOWED_LABELS = {"topic", "event_type", "outcome", "reason", "operation", "status_class"}
 ALLOWED_LABELS |= {"partition", "version", "le"}
-
-
-@runtime_checkable
-class PinpointObserver(Protocol):
-    """The hooks the Pinpoint client calls (mirrors the client's own protocol)."""
-
-    def on_request(
-        self, subdomain: str, operation: str, status_class: str, seconds: float
-    ) -> None: ...
-
-    def on_retry(self, subdomain: str, operation: str, reason: str) -> None: ...
-
-    def on_rate_limit_wait(self, subdomain: str, seconds: float) -> None: ...
 
 
 @pytest.fixture
@@ -147,9 +135,14 @@ def test_pinpoint_request_and_observer_hooks_share_series(metrics: Metrics) -> N
     assert value(metrics, "pinpoint_sync_rate_limit_wait_seconds_sum") == 3.0
 
 
-def test_metrics_satisfies_the_client_observer_protocol(metrics: Metrics) -> None:
-    """Metrics can be handed to the Pinpoint client as its observer."""
-    assert isinstance(metrics, PinpointObserver)
+def test_metrics_satisfies_the_client_observer_protocol() -> None:
+    """Metrics has every hook of the Pinpoint client's observer, with the same parameters."""
+    hooks = [name for name in vars(ClientObserver) if name.startswith("on_")]
+    assert hooks
+    for name in hooks:
+        expected = inspect.signature(getattr(ClientObserver, name))
+        actual = inspect.signature(getattr(Metrics, name))
+        assert list(actual.parameters) == list(expected.parameters), name
 
 
 def test_partition_state_sets_and_clears_series(metrics: Metrics) -> None:
