@@ -106,7 +106,7 @@ class InMemoryStateStore:
             record = EffectRecord(
                 key=key,
                 team_id=team_id,
-                kind=kind,
+                kind=str(kind),
                 status=EffectStatus.INTENDED,
                 pinpoint_id=None,
                 created_at=now,

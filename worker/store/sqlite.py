@@ -279,7 +279,7 @@ class SqliteStateStore:
                 "INSERT INTO effects (key, team_id, kind, status, pinpoint_id, created_at,"
                 " updated_at) VALUES (?, ?, ?, ?, NULL, ?, ?)"
                 " ON CONFLICT (key) DO NOTHING",
-                (key, team_id, kind, EffectStatus.INTENDED.value, now, now),
+                (key, team_id, str(kind), EffectStatus.INTENDED.value, now, now),
             )
             row = conn.execute(_SELECT_EFFECTS + " WHERE key = ?", (key,)).fetchone()
         return self._effect(row)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from worker.core.decision import CandidateState, NoteDraft
-from worker.core.enums import DestinationKind
+from worker.core.enums import ActionKind, DestinationKind
 from worker.store import (
     EffectStatus,
     InMemoryStateStore,
@@ -151,6 +151,13 @@ def test_begin_effect_returns_the_existing_entry_unchanged(
     clock.advance(5)
     again = store.begin_effect("k1", team_id="t2", kind="create_application")
     assert again == first
+
+
+def test_effect_kind_may_be_an_enum(store: StateStore) -> None:
+    """A StrEnum kind is stored as its plain string value."""
+    record = store.begin_effect("k1", team_id="t1", kind=ActionKind.WRITE_COMMENT)
+    assert type(record.kind) is str
+    assert record.kind == "write_comment"
 
 
 def test_complete_effect_marks_done(store: StateStore, clock: FakeClock) -> None:
