@@ -15,10 +15,14 @@ from pydantic import ValidationError
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
 
-def nesting_depth_exceeds(text: str, limit: int) -> bool:
-    """Whether the JSON text nests objects/arrays deeper than `limit` (strings are skipped)."""
-    if text.count("{") + text.count("[") <= limit:
+def nesting_depth_exceeds(raw: bytes, limit: int) -> bool:
+    """Whether the JSON document nests objects/arrays deeper than `limit` (strings are skipped).
+
+    Invalid UTF-8 is not judged here (the parser reports it); it is read leniently.
+    """
+    if raw.count(b"{") + raw.count(b"[") <= limit:
         return False
+    text = raw.decode("utf-8", errors="replace")
     depth = 0
     for match in _TOKENS.finditer(text):
         lexeme = match.group()

@@ -238,7 +238,7 @@ class _Context:
             return self.verdict(
                 (), Outcome.SKIPPED, Reason.MANUAL_UPDATES_DISABLED, "sync manual updates is off"
             )
-        mapped = self.fields()
+        mapped = map_fields(self.event.data.candidate, self.policy, with_sources=True)
         changed = self.event.data.changed_fields
         values = mapped.only_changed(changed) if changed else dict(mapped.values)
         if not values:
@@ -278,7 +278,7 @@ class _Context:
     def on_unsynced(self) -> Decision:
         policy = self.policy
         stage = self.event.stage
-        reached = stage is not None and stage >= policy.sync_upon.stage
+        reached = stage is not None and stage >= policy.sync_stage
         if reached or (self.selected and not policy.only_notes_on_synced):
             return self.push(reached)
         if not self.selected:

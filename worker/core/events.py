@@ -34,7 +34,8 @@ from worker.core.errors import EventErrorReason, InvalidEvent
 MAX_EVENT_BYTES: Final = 1_048_576
 """Largest accepted record value (1 MiB, Kafka's default maximum message size)."""
 MAX_NESTING: Final = 32
-"""Deepest accepted nesting of JSON objects and arrays (a valid event nests 4 levels)."""
+"""Deepest nesting of JSON objects and arrays a valid event may have (it needs 4 levels);
+unknown extra attributes nesting deeper are tolerated up to the parser's recursion limit."""
 MAX_ID: Final = 256
 """Longest id (event, team, user, campaign, candidate, job)."""
 MAX_SHORT_TEXT: Final = 2_048
@@ -83,23 +84,35 @@ class CandidateSnapshot(BaseModel):
     id: Id
     first_name: ShortText
     last_name: ShortText
-    emails: Annotated[list[ShortText], Field(max_length=MAX_ITEMS)] = []
-    phones: Annotated[list[ShortText], Field(max_length=MAX_ITEMS)] = []
+    emails: Annotated[list[ShortText], Field(default_factory=list, max_length=MAX_ITEMS)]
+    phones: Annotated[list[ShortText], Field(default_factory=list, max_length=MAX_ITEMS)]
     job_title: ShortText | None = None
     company: ShortText | None = None
     location: ShortText | None = None
     social: Annotated[
         dict[Key, ShortText],
-        Field(max_length=MAX_ENTRIES, description="network (linkedin, twitter, ...) → URL"),
-    ] = {}
+        Field(
+            default_factory=dict,
+            max_length=MAX_ENTRIES,
+            description="network (linkedin, twitter, ...) → URL",
+        ),
+    ]
     variables: Annotated[
         dict[Key, ShortText | Annotated[list[ShortText], Field(max_length=MAX_ITEMS)]],
-        Field(max_length=MAX_ENTRIES, description="SourceWhale variable → string or list"),
-    ] = {}
+        Field(
+            default_factory=dict,
+            max_length=MAX_ENTRIES,
+            description="SourceWhale variable → string or list",
+        ),
+    ]
     tagged_fields: Annotated[
         dict[Key, ShortText],
-        Field(max_length=MAX_ENTRIES, description="Pinpoint field → value tagged by a user"),
-    ] = {}
+        Field(
+            default_factory=dict,
+            max_length=MAX_ENTRIES,
+            description="Pinpoint field → value tagged by a user",
+        ),
+    ]
 
 
 class EventData(BaseModel):
@@ -119,7 +132,7 @@ class EventData(BaseModel):
     candidate: CandidateSnapshot
     step: Step | None = None
     reply: Reply | None = None
-    changed_fields: Annotated[list[Key], Field(max_length=MAX_ITEMS)] = []
+    changed_fields: Annotated[list[Key], Field(default_factory=list, max_length=MAX_ITEMS)]
 
 
 class OutreachSentData(EventData):
@@ -140,6 +153,8 @@ _RESPONSE_NOTES: Final[dict[EventType, NoteType]] = {
     EventType.CANDIDATE_NOT_INTERESTED: NoteType.NOT_INTERESTED,
     EventType.CANDIDATE_UNSUBSCRIBED: NoteType.UNSUBSCRIBED,
 }
+
+_CHANNEL_NOTES: Final[dict[Channel, NoteType]] = {c: NoteType(c.value) for c in Channel}
 
 EVENT_STAGES: Final[dict[EventType, SyncStage | None]] = {
     EventType.CANDIDATE_ADDED: SyncStage.ADDED,
@@ -203,7 +218,7 @@ class CampaignEvent(BaseModel):
         """
         if self.type is EventType.OUTREACH_SENT:
             step = self.data.step
-            return NoteType(step.channel.value) if step is not None else None
+            return _CHANNEL_NOTES[step.channel] if step is not None else None
         return _RESPONSE_NOTES.get(self.type)
 
     @property
@@ -298,9 +313,11 @@ _TOO_LONG: Final = frozenset({"string_too_long", "too_long"})
 def parse_event(raw: bytes) -> CampaignEvent:
     """Parse a campaign event from a Kafka record value.
 
-    Checks, in order: size (`MAX_EVENT_BYTES`), UTF-8, nesting depth (`MAX_NESTING`), then the
-    model. Raises `InvalidEvent` whose `reason` says which check failed and whose `detail` names
-    the field(s) and the problem (never their values).
+    The size (`MAX_EVENT_BYTES`) is checked first; then UTF-8, JSON, nesting (the parser's own
+    recursion limit) and the model in one pass over the bytes. A rejected event nesting deeper
+    than `MAX_NESTING` is reported as `too_deep` (no valid event nests that deep).
+    Raises `InvalidEvent` whose `reason` says which check failed and whose `detail` names the
+    field(s) and the problem (never their values).
     """
     if len(raw) > MAX_EVENT_BYTES:
         raise InvalidEvent(
@@ -308,19 +325,23 @@ def parse_event(raw: bytes) -> CampaignEvent:
             f"event is {len(raw)} bytes, the limit is {MAX_EVENT_BYTES}",
         )
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidEvent(
-            EventErrorReason.INVALID_UTF8, f"not UTF-8: {exc.reason} at byte {exc.start}"
-        ) from None
-    if nesting_depth_exceeds(text, MAX_NESTING):
+        return _ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        error = _translate(exc)
+    # Error path only: say why precisely. The parser itself stops at its recursion limit, and a
+    # valid event never nests deeper than MAX_NESTING, so depth is judged only for rejects.
+    if nesting_depth_exceeds(raw, MAX_NESTING):
         raise InvalidEvent(
             EventErrorReason.TOO_DEEP, f"JSON nests deeper than {MAX_NESTING} levels"
         )
-    try:
-        return _ADAPTER.validate_json(text)
-    except ValidationError as exc:
-        raise _translate(exc) from None
+    if error.reason is EventErrorReason.MALFORMED_JSON:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            error = InvalidEvent(
+                EventErrorReason.INVALID_UTF8, f"not UTF-8: {exc.reason} at byte {exc.start}"
+            )
+    raise error
 
 
 def event_from_dict(obj: Any) -> CampaignEvent:

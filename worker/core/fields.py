@@ -19,12 +19,14 @@ blanks a field in Pinpoint and does not satisfy a mandatory field).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from worker.core.events import CandidateSnapshot
-from worker.core.policy import EffectivePolicy
+
+if TYPE_CHECKING:
+    from worker.core.policy import EffectivePolicy
 
 LIST_SEPARATOR: Final = ", "
 """How the values of a list variable are joined into one field value."""
@@ -54,7 +56,8 @@ class MappedFields:
     """Pinpoint field → non-empty value."""
     sources: dict[str, str]
     """Pinpoint field → its source in the snapshot (`first_name`, `emails`, `social.linkedin`,
-    `variables.skills`, `tagged_fields.custom:12`), for `candidate.updated` filtering."""
+    `variables.skills`, `tagged_fields.custom:12`), for `candidate.updated` filtering; only
+    filled by `map_fields(..., with_sources=True)`."""
     ignored_tags: tuple[str, ...]
     """Tagged fields dropped because they are not in `fields.displayed`."""
 
@@ -89,49 +92,109 @@ def _text(value: str | list[str] | None) -> str:
     return LIST_SEPARATOR.join(v for v in (item.strip() for item in value) if v)
 
 
-def _variable(candidate: CandidateSnapshot, name: str) -> tuple[str, str]:
-    """The value of variable `name` and its source path."""
-    if name in STANDARD_VARIABLES:
-        source = _SOURCE_OF_STANDARD.get(name, name)
-        if name == "email":
-            return (candidate.emails[0].strip() if candidate.emails else ""), source
-        if name == "phone":
-            return (candidate.phones[0].strip() if candidate.phones else ""), source
-        value: str | list[str] | None = getattr(candidate, name)
-        return _text(value), source
-    return _text(candidate.variables.get(name)), f"variables.{name}"
+Getter = Callable[[CandidateSnapshot], str]
 
 
-def map_fields(candidate: CandidateSnapshot, policy: EffectivePolicy) -> MappedFields:
-    """The Pinpoint field values of `candidate` under `policy`'s mapping and displayed fields."""
+def _first(values: list[str]) -> str:
+    return values[0].strip() if values else ""
+
+
+_STANDARD_GETTERS: Final[dict[str, Getter]] = {
+    "first_name": lambda c: c.first_name.strip(),
+    "last_name": lambda c: c.last_name.strip(),
+    "email": lambda c: _first(c.emails),
+    "phone": lambda c: _first(c.phones),
+    "job_title": lambda c: _text(c.job_title),
+    "company": lambda c: _text(c.company),
+    "location": lambda c: _text(c.location),
+    "emails": lambda c: _text(c.emails),
+    "phones": lambda c: _text(c.phones),
+}
+
+
+def _variable_getter(name: str) -> Getter:
+    def get(candidate: CandidateSnapshot) -> str:
+        return _text(candidate.variables.get(name))
+
+    return get
+
+
+@dataclass(frozen=True, slots=True)
+class FieldPlan:
+    """A team's field mapping compiled once per policy: how each Pinpoint field is filled."""
+
+    variables: tuple[tuple[Getter, tuple[str, ...], str], ...]
+    """(value getter, Pinpoint fields it fills, source path), string mappings first."""
+    social: tuple[tuple[str, str], ...]
+    """(network, Pinpoint field)."""
+
+
+def compile_plan(
+    string_mapping: Mapping[str, str],
+    list_mapping: Mapping[str, tuple[str, ...]],
+    social_mapping: Mapping[str, str],
+) -> FieldPlan:
+    """Compile a policy's mappings into a `FieldPlan`."""
+    entries: list[tuple[Getter, tuple[str, ...], str]] = []
+    for name, targets in [
+        *((n, (f,)) for n, f in string_mapping.items()),
+        *list_mapping.items(),
+    ]:
+        if name in _STANDARD_GETTERS:
+            entries.append((_STANDARD_GETTERS[name], targets, _SOURCE_OF_STANDARD.get(name, name)))
+        else:
+            entries.append((_variable_getter(name), targets, f"variables.{name}"))
+    return FieldPlan(tuple(entries), tuple(social_mapping.items()))
+
+
+EMPTY_PLAN: Final = FieldPlan((), ())
+
+
+def map_fields(
+    candidate: CandidateSnapshot, policy: EffectivePolicy, *, with_sources: bool = False
+) -> MappedFields:
+    """The Pinpoint field values of `candidate` under `policy`'s mapping and displayed fields.
+
+    `with_sources` also records where each value came from (for `candidate.updated`).
+    """
     values: dict[str, str] = {}
     sources: dict[str, str] = {}
-    for name, field in policy.string_mapping.items():
-        value, source = _variable(candidate, name)
+    plan = policy.field_plan
+    for get, targets, source in plan.variables:
+        value = get(candidate)
         if value:
-            values[field] = value
-            sources[field] = source
-    for name, fields in policy.list_mapping.items():
-        value, source = _variable(candidate, name)
-        if value:
-            for field in fields:
+            for field in targets:
                 values[field] = value
-                sources[field] = source
+                if with_sources:
+                    sources[field] = source
     social = candidate.social
     if social:
-        for network, field in policy.social_mapping.items():
+        for network, field in plan.social:
             url = social.get(network)
             if url is not None and (url := url.strip()):
                 values[field] = url
-                sources[field] = f"social.{network}"
-    ignored: list[str] = []
+                if with_sources:
+                    sources[field] = f"social.{network}"
+    ignored: tuple[str, ...] = ()
     if candidate.tagged_fields:
-        displayed = policy.displayed
-        for field, tagged in candidate.tagged_fields.items():
-            if field not in displayed:
-                ignored.append(field)
-                continue
-            if tagged := tagged.strip():
-                values[field] = tagged
-                sources[field] = f"tagged_fields.{field}"
-    return MappedFields(values, sources, tuple(ignored))
+        ignored = _apply_tags(candidate.tagged_fields, policy.displayed, values, sources)
+        if not with_sources:
+            sources.clear()
+    return MappedFields(values, sources, ignored)
+
+
+def _apply_tags(
+    tagged_fields: Mapping[str, str],
+    displayed: frozenset[str],
+    values: dict[str, str],
+    sources: dict[str, str],
+) -> tuple[str, ...]:
+    """Put the displayed fields' tagged values over `values`; return the ignored fields."""
+    ignored: list[str] = []
+    for field, tagged in tagged_fields.items():
+        if field not in displayed:
+            ignored.append(field)
+        elif tagged := tagged.strip():
+            values[field] = tagged
+            sources[field] = f"tagged_fields.{field}"
+    return tuple(ignored)

@@ -49,6 +49,8 @@ def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
     """The start of `text` on one line, without markup, at most `limit` characters (with …)."""
     if not text:
         return ""
+    if len(text) <= limit and text.isprintable() and "<" not in text and "  " not in text:
+        return text.strip()
     head = text[: limit * 8]
     if "<" in head:
         head = _TAGS.sub(" ", head)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
-from worker.core.enums import DestinationKind, NoteType, SyncTrigger
+from worker.core.enums import DestinationKind, NoteType, SyncStage, SyncTrigger
+from worker.core.fields import EMPTY_PLAN, FieldPlan, compile_plan
 from worker.core.settings import TeamSettings
 
 _CACHE_LIMIT: Final = 4_096
@@ -35,6 +36,8 @@ class EffectivePolicy:
     policy_version: int | None = None
     """The settings document's `version` (None: no settings)."""
     sync_upon: SyncTrigger = SyncTrigger.ADDED
+    sync_stage: SyncStage = SyncStage.ADDED
+    """The rank of `sync_upon` on the stage ladder (an activity reaching it triggers a push)."""
     create_notes_upon: frozenset[NoteType] = frozenset()
     only_notes_on_synced: bool = False
     backfill_on_sync: bool = False
@@ -58,6 +61,8 @@ class EffectivePolicy:
     """The user's own overrides were applied."""
     override_ignored: bool = False
     """The user has overrides, but the team is locked and the user is not an admin."""
+    field_plan: FieldPlan = field(default=EMPTY_PLAN, compare=False, repr=False)
+    """The mappings compiled for `worker.core.fields.map_fields`."""
 
 
 INACTIVE_POLICY: Final = EffectivePolicy(active=False)
@@ -104,6 +109,9 @@ def _resolve(
     job_id = settings.destination.campaign_jobs.get(campaign_id) if campaign_id else None
     fields = settings.fields
     mapping = settings.field_mapping
+    string_mapping = settings.string_mapping()
+    list_mapping = {v: tuple(dict.fromkeys(t)) for v, t in mapping.list_.items()}
+    social_mapping = dict(mapping.social)
     return EffectivePolicy(
         active=settings.integration.active,
         team_id=settings.team_id,
@@ -111,6 +119,7 @@ def _resolve(
         api_key_ref=settings.integration.api_key_ref,
         policy_version=settings.version,
         sync_upon=sync_upon,
+        sync_stage=sync_upon.stage,
         create_notes_upon=frozenset(notes),
         only_notes_on_synced=only_notes_on_synced,
         backfill_on_sync=sync.backfill_on_sync,
@@ -120,13 +129,12 @@ def _resolve(
         mandatory=tuple(dict.fromkeys(fields.mandatory)),
         protected=frozenset(fields.protected),
         filterable=tuple(dict.fromkeys(fields.filterable)),
-        string_mapping=MappingProxyType(settings.string_mapping()),
-        list_mapping=MappingProxyType(
-            {v: tuple(dict.fromkeys(t)) for v, t in mapping.list_.items()}
-        ),
-        social_mapping=MappingProxyType(dict(mapping.social)),
+        string_mapping=MappingProxyType(string_mapping),
+        list_mapping=MappingProxyType(list_mapping),
+        social_mapping=MappingProxyType(social_mapping),
         destination=DestinationKind.APPLICATION if job_id else DestinationKind.JOB_SEEKER,
         job_id=job_id,
         override_applied=applied,
         override_ignored=ignored,
+        field_plan=compile_plan(string_mapping, list_mapping, social_mapping),
     )

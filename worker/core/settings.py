@@ -351,7 +351,7 @@ def parse_settings(raw: bytes) -> TeamSettings:
         raise InvalidSettings(
             SettingsErrorReason.INVALID_UTF8, f"not UTF-8: {exc.reason} at byte {exc.start}"
         ) from None
-    if nesting_depth_exceeds(text, MAX_SETTINGS_NESTING):
+    if nesting_depth_exceeds(raw, MAX_SETTINGS_NESTING):
         raise InvalidSettings(
             SettingsErrorReason.MALFORMED_JSON,
             f"JSON nests deeper than {MAX_SETTINGS_NESTING} levels",
