@@ -1,0 +1,299 @@
+"""The group consumer: one thread owns the ``KafkaConsumer`` (it is not thread-safe).
+
+The thread polls continuously, so that no slow Pinpoint call can make this member miss
+``max.poll.interval.ms`` and leave the group: backpressure pauses partitions instead of stopping
+the poll loop. Records cross to the asyncio side through :class:`ConsumerEvents` callbacks that
+the runtime implements (they schedule work on the event loop and return at once); pause, resume
+and commit requests come back through a command queue that the thread applies between polls.
+
+The hand-over is bounded: the thread counts batches handed over but not yet taken in by the
+event loop, and past ``max_pending_batches`` it pauses every partition (and keeps polling) until
+the loop catches up.
+
+Rebalances use the cooperative-sticky assignor (KIP-429): only the partitions that move are
+revoked. On revoke, the listener (which kafka-python runs on its network thread) asks the runtime
+to finish the work of those partitions and waits for the offsets to commit, bounded by a
+deadline, then commits them before the partitions are handed over. On loss (the member was
+evicted), nothing is committed: the runtime only drops what it held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
+from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from worker.kafka.records import InboundRecord, PartitionId
+
+log = structlog.get_logger("pinpoint_sync.consumer")
+
+
+class ConsumerEvents(Protocol):
+    """What the consumer thread tells the runtime. Called from Kafka's threads: implementations
+    must be thread-safe and must not block, except :meth:`revoked`, which may block up to its
+    deadline (it runs while the group waits for this member)."""
+
+    def assigned(self, tps: list[PartitionId]) -> None: ...
+
+    def records(self, batch: list[InboundRecord], done: Callable[[], None]) -> None:
+        """A batch fetched; call ``done`` once the event loop has taken it in."""
+
+    def revoked(self, tps: list[PartitionId]) -> Mapping[PartitionId, int]:
+        """Finish those partitions' work; return the offsets to commit (may block)."""
+
+    def lost(self, tps: list[PartitionId]) -> None: ...
+
+    def polled(self) -> None:
+        """Heartbeat: the poll loop is alive."""
+
+    def highwater(self, marks: Mapping[PartitionId, int]) -> None:
+        """The latest known end offsets of the assigned partitions (for lag), every few seconds."""
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    """How the group consumer is set up (see ``worker/config.py`` for where each comes from)."""
+
+    group_id: str
+    topic: str
+    client_options: Mapping[str, Any]
+    max_poll_records: int = 500
+    session_timeout_ms: int = 45000
+    max_poll_interval_ms: int = 300000
+    poll_timeout_ms: int = 100
+    max_pending_batches: int = 8
+    commit_timeout_ms: int = 10000
+    stats_interval_s: float = 2.0
+
+
+class _Listener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: GroupConsumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._owner.on_assigned(assigned)
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Blocks kafka-python's network thread while in-flight work finishes: bounded by the
+        # runtime's revoke deadline, which is kept well under the session timeout.
+        offsets = self._owner.on_revoked(revoked)
+        if offsets:
+            await self._owner.commit_from_listener(offsets)
+
+    async def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
+        self._owner.on_lost(lost)
+
+
+class GroupConsumer(threading.Thread):
+    """The consumer thread. ``start()`` it; ``stop()`` closes it after a final commit."""
+
+    def __init__(self, settings: ConsumerSettings, events: ConsumerEvents) -> None:
+        super().__init__(name="kafka-consumer", daemon=True)
+        self._settings = settings
+        self._events = events
+        self._commands: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._stop_event = threading.Event()
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+        self._held_all = False
+        self._paused: set[TopicPartition] = set()
+        self._consumer: KafkaConsumer | None = None
+        self._final_offsets: Mapping[PartitionId, int] | None = None
+        self.error: BaseException | None = None
+        self.started = threading.Event()
+
+    # ---- requests from the runtime (any thread) -----------------------------------------------
+
+    def pause(self, tps: list[PartitionId]) -> None:
+        self._commands.put(("pause", tps))
+
+    def resume(self, tps: list[PartitionId]) -> None:
+        self._commands.put(("resume", tps))
+
+    def commit(self, offsets: Mapping[PartitionId, int]) -> Future[bool]:
+        """Commit offsets from the consumer thread; the future tells whether it succeeded."""
+        fut: Future[bool] = Future()
+        self._commands.put(("commit", (dict(offsets), fut)))
+        return fut
+
+    def stop(self, final_offsets: Mapping[PartitionId, int] | None = None,
+             timeout: float = 30.0) -> None:
+        """Commit ``final_offsets``, leave the group, close the consumer, join the thread."""
+        self._final_offsets = final_offsets
+        self._stop_event.set()
+        if self.is_alive():
+            self.join(timeout)
+
+    # ---- the thread -----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:
+            self.error = exc
+            log.exception("consumer thread failed")
+        finally:
+            self.started.set()
+
+    def _run(self) -> None:
+        s = self._settings
+        consumer = KafkaConsumer(
+            **s.client_options,
+            group_id=s.group_id,
+            client_id=f"pinpoint-sync-{s.group_id}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            partition_assignment_strategy=[CooperativeStickyAssignor],
+            max_poll_records=s.max_poll_records,
+            session_timeout_ms=s.session_timeout_ms,
+            max_poll_interval_ms=s.max_poll_interval_ms,
+        )
+        self._consumer = consumer
+        consumer.subscribe([s.topic], listener=_Listener(self))
+        self.started.set()
+        next_stats = time.monotonic() + s.stats_interval_s
+        try:
+            while not self._stop_event.is_set():
+                self._apply_commands(consumer)
+                self._hold_if_backlogged(consumer)
+                batch = consumer.poll(timeout_ms=s.poll_timeout_ms)
+                self._events.polled()
+                if batch:
+                    self._hand_over(batch)
+                if time.monotonic() >= next_stats:
+                    next_stats = time.monotonic() + s.stats_interval_s
+                    self._report_highwater(consumer)
+        finally:
+            self._apply_commands(consumer)
+            if self._final_offsets:
+                self._commit_now(consumer, self._final_offsets)
+            with contextlib.suppress(Exception):
+                # The listener's revoke on close must not wait for a loop that is stopping.
+                consumer.close(autocommit=False, timeout_ms=10_000)
+            self._consumer = None
+
+    def _hand_over(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        records: list[InboundRecord] = []
+        for tp, recs in batch.items():
+            pid = PartitionId(tp.topic, tp.partition)
+            for r in recs:
+                headers = tuple((k, v if v is not None else b"") for k, v in (r.headers or ()))
+                records.append(InboundRecord(pid, r.offset, r.key, r.value, headers, r.timestamp))
+        with self._pending_lock:
+            self._pending += 1
+        self._events.records(records, self._batch_taken)
+
+    def _report_highwater(self, consumer: KafkaConsumer) -> None:
+        marks: dict[PartitionId, int] = {}
+        for tp in consumer.assignment():
+            mark = consumer.highwater(tp)
+            if mark is not None:
+                marks[PartitionId(tp.topic, tp.partition)] = int(mark)
+        self._events.highwater(marks)
+
+    def _batch_taken(self) -> None:
+        with self._pending_lock:
+            self._pending -= 1
+
+    def _hold_if_backlogged(self, consumer: KafkaConsumer) -> None:
+        with self._pending_lock:
+            backlogged = self._pending >= self._settings.max_pending_batches
+        if backlogged and not self._held_all:
+            self._held_all = True
+            consumer.pause(*consumer.assignment())
+        elif not backlogged and self._held_all:
+            self._held_all = False
+            assigned = consumer.assignment()
+            consumer.resume(*[tp for tp in assigned if tp not in self._paused])
+
+    def _apply_commands(self, consumer: KafkaConsumer) -> None:
+        while True:
+            try:
+                kind, arg = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            assigned = consumer.assignment()
+            if kind == "pause":
+                tps = [TopicPartition(*tp) for tp in arg]
+                self._paused.update(tps)
+                live = [tp for tp in tps if tp in assigned]
+                if live:
+                    consumer.pause(*live)
+            elif kind == "resume":
+                tps = [TopicPartition(*tp) for tp in arg]
+                self._paused.difference_update(tps)
+                live = [tp for tp in tps if tp in assigned]
+                if live and not self._held_all:
+                    consumer.resume(*live)
+            elif kind == "commit":
+                offsets, fut = arg
+                fut.set_result(self._commit_now(consumer, offsets))
+
+    def _commit_now(self, consumer: KafkaConsumer, offsets: Mapping[PartitionId, int]) -> bool:
+        assigned = consumer.assignment()
+        payload = {TopicPartition(*tp): OffsetAndMetadata(off, "", -1)
+                   for tp, off in offsets.items() if TopicPartition(*tp) in assigned}
+        if not payload:
+            return False
+        try:
+            consumer.commit(payload, timeout_ms=self._settings.commit_timeout_ms)
+        except KafkaError as exc:
+            log.warning("commit failed; will retry with the next commit", error=str(exc))
+            return False
+        return True
+
+    # ---- listener callbacks (kafka-python's network thread) ------------------------------------
+
+    def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        tps = sorted(PartitionId(tp.topic, tp.partition) for tp in assigned)
+        log.info("partitions assigned", partitions=[str(tp) for tp in tps])
+        if self._consumer is not None:
+            still_paused = [tp for tp in assigned if tp in self._paused]
+            if still_paused:
+                self._paused.difference_update(still_paused)  # fresh assignment, fresh state
+        self._events.assigned(tps)
+
+    def on_revoked(self, revoked: set[TopicPartition]) -> Mapping[PartitionId, int]:
+        tps = sorted(PartitionId(tp.topic, tp.partition) for tp in revoked)
+        self._paused.difference_update(revoked)
+        if not tps:
+            return {}
+        t0 = time.monotonic()
+        offsets = self._events.revoked(tps)
+        log.info("partitions revoked", partitions=[str(tp) for tp in tps],
+                 drained_in=round(time.monotonic() - t0, 3),
+                 commit={str(tp): off for tp, off in offsets.items()})
+        return offsets
+
+    async def commit_from_listener(self, offsets: Mapping[PartitionId, int]) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        payload = {TopicPartition(*tp): OffsetAndMetadata(off, "", -1)
+                   for tp, off in offsets.items()}
+        try:
+            # The coordinator's own awaitable commit: the blocking commit() cannot be used on the
+            # network thread, and an asynchronous one might land after the handover.
+            await consumer._coordinator._commit_offsets_sync_async(
+                payload, timeout_ms=self._settings.commit_timeout_ms)
+        except Exception as exc:  # noqa: BLE001 - a failed handover commit only means redelivery
+            log.warning("commit on revoke failed; the next owner will reprocess (idempotently)",
+                        error=str(exc))
+
+    def on_lost(self, lost: set[TopicPartition]) -> None:
+        tps = sorted(PartitionId(tp.topic, tp.partition) for tp in lost)
+        self._paused.difference_update(lost)
+        log.warning("partitions lost", partitions=[str(tp) for tp in tps])
+        self._events.lost(tps)

@@ -1,0 +1,50 @@
+"""The Kafka adapter's own plain types: what the rest of the worker sees of Kafka records.
+
+Nothing above ``worker/kafka/`` handles kafka-python objects; records and partitions cross the
+boundary as these small immutable values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+
+class PartitionId(NamedTuple):
+    """A topic partition."""
+
+    topic: str
+    partition: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.partition}]"
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRecord:
+    """One consumed record: coordinates, raw key and value bytes, headers, broker timestamp."""
+
+    tp: PartitionId
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    timestamp_ms: int
+
+    @property
+    def key_text(self) -> str | None:
+        """The key as text (``team_id:candidate_id``), or None when absent or not UTF-8."""
+        if self.key is None:
+            return None
+        try:
+            return self.key.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    @property
+    def team_id(self) -> str:
+        """The team part of the key (before the first ``:``); empty when unknown."""
+        text = self.key_text
+        if not text:
+            return ""
+        return text.split(":", 1)[0]

@@ -1,0 +1,69 @@
+"""The small Protocols the runtime uses to reach its adapters (Pinpoint, Kafka, settings, secrets).
+
+Each is what the runtime needs and nothing more, so tests can stand in in-memory doubles for the
+component tests while integration tests use the real adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from worker.core.settings import TeamSettings
+from worker.pinpoint.models import (
+    Comment,
+    CreatedRecord,
+    PinpointCandidate,
+    RecordKind,
+    RecordRef,
+    TenantCredentials,
+)
+
+
+class PinpointApi(Protocol):
+    """The Pinpoint operations the worker performs (``worker.pinpoint.client.PinpointClient``)."""
+
+    async def find_candidates_by_email(
+        self, tenant: TenantCredentials, email: str) -> list[PinpointCandidate]: ...
+
+    async def find_record_by_external_reference(
+        self, tenant: TenantCredentials, kind: RecordKind, ref: str) -> CreatedRecord | None: ...
+
+    async def create_job_seeker(
+        self, tenant: TenantCredentials, fields: Mapping[str, str], external_ref: str,
+        candidate_id: str | None = None) -> CreatedRecord: ...
+
+    async def create_application(
+        self, tenant: TenantCredentials, job_id: str, fields: Mapping[str, str],
+        external_ref: str, candidate_id: str | None = None) -> CreatedRecord: ...
+
+    async def update_candidate(
+        self, tenant: TenantCredentials, candidate_id: str, fields: Mapping[str, str],
+        protected: frozenset[str] = frozenset()) -> PinpointCandidate: ...
+
+    async def write_comment(
+        self, tenant: TenantCredentials, record: RecordRef, body_text: str) -> Comment: ...
+
+    async def list_comments(
+        self, tenant: TenantCredentials, record: RecordRef) -> list[Comment]: ...
+
+    async def probe(self, tenant: TenantCredentials) -> None: ...
+
+
+class Publisher(Protocol):
+    """Publishing to Kafka (``worker.kafka.producer.AsyncProducer``)."""
+
+    async def send(self, topic: str, *, key: bytes | None, value: bytes | None,
+                   headers: list[tuple[str, bytes]] | None = None) -> tuple[int, int]: ...
+
+
+class SettingsSource(Protocol):
+    """Team settings as currently known (``worker.runtime.settings_cache.SettingsCache``)."""
+
+    def get(self, team_id: str) -> TeamSettings | None: ...
+
+
+class Secrets(Protocol):
+    """API keys by reference (``worker.runtime.secrets.SecretResolver``)."""
+
+    def resolve(self, ref: str) -> str | None: ...

@@ -1,0 +1,421 @@
+"""Processing one campaign event: parse, resolve the policy, decide, apply the effects, report.
+
+The decision comes from the pure core (``worker.core.decision.decide``); this module carries it
+out against Pinpoint, exactly once per effect, through the effect ledger of the state store:
+
+- every effect has a deterministic ledger key (one record per team's candidate; one note per
+  event reference; one update per event);
+- the key is recorded as *intended* before the API call and *done* (with Pinpoint's id) after it;
+- an intent found without its done mark (a crash, or a timeout whose request may have landed)
+  is reconciled against Pinpoint before anything is sent again: a record by its
+  ``external_system_reference``, a note by the reference marker its text ends with.
+
+Failures follow DESIGN 3's classes (``worker.pinpoint.errors``): auth refusals park the team (the
+event is kept and retried once the team's key works), invalid requests and spent retry budgets are
+dead-lettered with the reason, undecodable or invalid events are dead-lettered before anything is
+sent. Every event processed gets an outcome record; an event already done (redelivered after a
+crash between its effects and its commit) is recognised by its ledger mark and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+
+from worker.core.decision import (
+    CandidateState,
+    Decision,
+    KeepForBackfill,
+    PushCandidate,
+    UpdateCandidate,
+    WriteNote,
+    decide,
+)
+from worker.core.enums import ActionKind, ActionStatus, DestinationKind, Outcome, Reason
+from worker.core.errors import EventErrorReason, InvalidEvent
+from worker.core.events import CampaignEvent, parse_event
+from worker.core.outcome import ActionRecord, OutcomeRecord
+from worker.core.policy import EffectivePolicy, resolve_policy
+from worker.kafka.records import InboundRecord
+from worker.observability.masking import mask_pii
+from worker.observability.metrics import Metrics
+from worker.pinpoint.errors import AuthError, InvalidRequestError, PinpointError
+from worker.pinpoint.models import (
+    CUSTOM_PREFIX,
+    CreatedRecord,
+    RecordKind,
+    RecordRef,
+    TenantCredentials,
+)
+from worker.runtime.ports import PinpointApi, Publisher, Secrets, SettingsSource
+from worker.runtime.scheduler import ProcessResult
+from worker.store.base import EffectStatus, StateStore
+
+log = structlog.get_logger("pinpoint_sync.processor")
+
+_RECORD_KIND = {
+    DestinationKind.JOB_SEEKER: RecordKind.JOB_SEEKERS,
+    DestinationKind.APPLICATION: RecordKind.APPLICATIONS,
+}
+
+
+@dataclass(frozen=True)
+class Topics:
+    outcomes: str
+    dlq: str
+
+
+class TeamCredentialsMissing(Exception):  # noqa: N818 - a condition, handled like an auth refusal
+    """The team's API key reference resolves to no secret: treated like a refused key."""
+
+
+@dataclass
+class _Job:
+    """One event being applied: who it is for, and what its effects came to so far."""
+
+    event: CampaignEvent
+    state: CandidateState
+    tenant: TenantCredentials
+    record: RecordRef | None = None
+    pinpoint_candidate_id: str | None = None
+    actions: list[ActionRecord] = field(default_factory=list)
+
+    @property
+    def team(self) -> str:
+        return self.event.team_id
+
+    @property
+    def candidate(self) -> str:
+        return self.event.candidate_id
+
+    def report(self, kind: ActionKind, pinpoint_id: str | None, status: ActionStatus) -> None:
+        self.actions.append(ActionRecord(kind=kind, pinpoint_id=pinpoint_id, status=status))
+
+
+class EventProcessor:
+    """Processes one record at a time per key (the scheduler guarantees it); many keys at once."""
+
+    def __init__(
+        self,
+        *,
+        store: StateStore,
+        pinpoint: PinpointApi,
+        settings: SettingsSource,
+        secrets: Secrets,
+        publisher: Publisher,
+        metrics: Metrics,
+        topics: Topics,
+        publish_retry_delay: float = 1.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._pinpoint = pinpoint
+        self._settings = settings
+        self._secrets = secrets
+        self._publisher = publisher
+        self._metrics = metrics
+        self._topics = topics
+        self._publish_retry_delay = publish_retry_delay
+        self._clock = clock
+
+    # ---- entry point --------------------------------------------------------------------------
+
+    async def process(self, record: InboundRecord) -> ProcessResult:
+        bound = log.bind(topic=record.tp.topic, partition=record.tp.partition,
+                         offset=record.offset, key=record.key_text)
+        try:
+            event = self._parse(record)
+        except InvalidEvent as exc:
+            self._metrics.event_consumed(record.tp.topic, "invalid")
+            bound.warning("invalid event dead-lettered", reason=str(exc.reason),
+                          error=mask_pii(exc.detail))
+            reason = exc.reason.dead_letter_reason
+            await self._dead_letter(record, reason, f"{exc.reason}: {exc.detail}", attempts=1)
+            await self._publish_outcome(record, None, Outcome.DEAD_LETTERED, reason,
+                                        detail=exc.detail)
+            self._metrics.event_processed("invalid", Outcome.DEAD_LETTERED, reason, None)
+            return ProcessResult.DONE
+
+        self._metrics.event_consumed(record.tp.topic, event.type)
+        bound = bound.bind(team=event.team_id, event_id=event.id, event_type=event.type)
+        done_key = f"event:{event.team_id}:{event.id}"
+        if (mark := self._store.get_effect(done_key)) is not None and (
+                mark.status is EffectStatus.DONE):
+            bound.debug("event already processed; skipped")
+            self._metrics.event_processed(event.type, Outcome.SKIPPED, Reason.ALREADY_APPLIED,
+                                          None)
+            return ProcessResult.DONE
+
+        policy = resolve_policy(self._settings.get(event.team_id), event.data.user_id,
+                                event.data.campaign_id)
+        state = self._store.load_candidate(event.team_id, event.candidate_id)
+        decision = decide(event, policy, state)
+        outcome, reason = decision.outcome, decision.reason
+        job: _Job | None = None
+        dead_letter_detail: str | None = None
+        first_failed_at = self._clock()
+        try:
+            if decision.actions:
+                job = _Job(event, state, self._tenant(policy),
+                           pinpoint_candidate_id=state.pinpoint_candidate_id)
+                if state.record_kind is not None and state.record_id is not None:
+                    job.record = RecordRef(_RECORD_KIND[state.record_kind], state.record_id)
+                await self._apply(job, decision)
+        except (AuthError, TeamCredentialsMissing) as exc:
+            bound.warning("team's Pinpoint credentials refused; team paused, event kept",
+                          error=str(exc))
+            return ProcessResult.TEAM_PAUSED
+        except PinpointError as exc:
+            reason = (Reason.PINPOINT_INVALID if isinstance(exc, InvalidRequestError)
+                      else Reason.RETRIES_EXHAUSTED)
+            outcome = Outcome.DEAD_LETTERED
+            error = mask_pii(f"{exc.operation}: status {exc.status}: {exc.detail or exc}")
+            dead_letter_detail = error
+            bound.warning("event dead-lettered", reason=str(reason), error=error)
+            await self._dead_letter(record, reason, error,
+                                    attempts=int(getattr(exc, "attempts", 1) or 1),
+                                    first_failed_at=first_failed_at)
+
+        await self._publish_outcome(record, event, outcome, reason, job=job, decision=decision,
+                                    detail=dead_letter_detail)
+        self._store.begin_effect(done_key, team_id=event.team_id, kind="event")
+        self._store.complete_effect(done_key, None)
+        lag = (self._clock() - event.event_time).total_seconds()
+        self._metrics.event_processed(event.type, outcome, reason, max(lag, 0.0))
+        bound.debug("event processed", outcome=str(outcome), reason=str(reason))
+        return ProcessResult.DONE
+
+    def _parse(self, record: InboundRecord) -> CampaignEvent:
+        if record.value is None:
+            raise InvalidEvent(EventErrorReason.INVALID_EVENT, "the record has no value (null)")
+        event = parse_event(record.value)
+        if record.key_text is not None and record.key_text != event.key:
+            raise InvalidEvent(
+                EventErrorReason.INVALID_EVENT,
+                "the record key does not match data.team_id:data.candidate.id"
+                " (per-candidate order depends on it)",
+            )
+        return event
+
+    def _tenant(self, policy: EffectivePolicy) -> TenantCredentials:
+        if not policy.subdomain or not policy.api_key_ref:
+            raise TeamCredentialsMissing("the integration has no subdomain or api_key_ref")
+        key = self._secrets.resolve(policy.api_key_ref)
+        if not key:
+            raise TeamCredentialsMissing(f"no secret found for api_key_ref {policy.api_key_ref!r}")
+        return TenantCredentials(policy.subdomain, key)
+
+    # ---- effects ------------------------------------------------------------------------------
+
+    async def _apply(self, job: _Job, decision: Decision) -> None:
+        team, cand, state = job.team, job.candidate, job.state
+        for action in decision.actions:
+            if isinstance(action, PushCandidate):
+                job.record = await self._push(job, action)
+                written = {a.note.ref for a in decision.actions
+                           if isinstance(a, WriteNote) and a.backfilled}
+                for note in state.pending_notes:  # backfill turned off meanwhile: drop them
+                    if note.ref not in written:
+                        self._store.remove_pending_note(team, cand, note.ref)
+            elif isinstance(action, UpdateCandidate):
+                await self._update(job, action)
+            elif isinstance(action, WriteNote):
+                await self._note(job, action)
+                if action.backfilled:
+                    self._store.remove_pending_note(team, cand, action.note.ref)
+            elif isinstance(action, KeepForBackfill):
+                self._store.add_pending_note(team, cand, action.note)
+
+    async def _push(self, job: _Job, push: PushCandidate) -> RecordRef:
+        key = f"record:{job.team}:{job.candidate}"
+        existing = self._store.get_effect(key)
+        if existing is not None and existing.status is EffectStatus.DONE and existing.pinpoint_id:
+            ref, candidate_id = _decode_record_id(existing.pinpoint_id)
+            found = CreatedRecord(ref, candidate_id)
+            job.report(push.create_kind, ref.id, ActionStatus.RECONCILED)
+        else:
+            if existing is None:
+                self._store.begin_effect(key, team_id=job.team, kind=push.create_kind)
+            try:
+                found, merged_into, status = await self._find_or_create(
+                    job, push, reconcile=existing is not None)
+            except (AuthError, InvalidRequestError):
+                if existing is None:
+                    self._store.discard_effect(key)  # Pinpoint refused it: nothing to reconcile
+                raise
+            self._store.complete_effect(key, _encode_record_id(found.ref, found.candidate_id))
+            job.report(push.create_kind, found.ref.id, status)
+            if merged_into is not None:
+                job.report(ActionKind.UPDATE_CANDIDATE, merged_into, status)
+        self._store.mark_synced(job.team, job.candidate, pinpoint_candidate_id=found.candidate_id,
+                                record_kind=push.destination, record_id=found.ref.id)
+        job.pinpoint_candidate_id = found.candidate_id
+        return found.ref
+
+    async def _find_or_create(
+        self, job: _Job, push: PushCandidate, *, reconcile: bool,
+    ) -> tuple[CreatedRecord, str | None, ActionStatus]:
+        """The candidate's record: found by its external reference (after a crash), merged
+        into the person Pinpoint already has (by e-mail), or created."""
+        api, tenant = self._pinpoint, job.tenant
+        kind = _RECORD_KIND[push.destination]
+        if reconcile:
+            found = await api.find_record_by_external_reference(tenant, kind, push.external_ref)
+            if found is not None:
+                if push.fields:
+                    await api.update_candidate(tenant, found.candidate_id, _custom(push.fields),
+                                               push.protected)
+                return found, None, ActionStatus.RECONCILED
+        person_id: str | None = None
+        found = None
+        if push.merge and push.email:
+            matches = await api.find_candidates_by_email(tenant, push.email)
+            if matches:
+                person = matches[0]
+                person_id = person.id
+                if kind is RecordKind.JOB_SEEKERS and person.job_seeker_ids:
+                    found = CreatedRecord(RecordRef(kind, person.job_seeker_ids[0]), person.id)
+        if found is None:
+            standard = {k: v for k, v in push.fields.items() if not k.startswith(CUSTOM_PREFIX)}
+            if kind is RecordKind.APPLICATIONS:
+                if push.job_id is None:
+                    raise InvalidRequestError(
+                        "the destination is an application but the campaign maps to no job",
+                        operation="create_application")
+                found = await api.create_application(tenant, push.job_id, standard,
+                                                     push.external_ref, candidate_id=person_id)
+            else:
+                found = await api.create_job_seeker(tenant, standard, push.external_ref,
+                                                    candidate_id=person_id)
+        if person_id is not None:
+            # Merging into a person Pinpoint already had: protected fields only where empty.
+            await api.update_candidate(tenant, person_id, push.fields, push.protected)
+        elif custom := _custom(push.fields):
+            await api.update_candidate(tenant, found.candidate_id, custom, push.protected)
+        return found, person_id, ActionStatus.APPLIED
+
+    async def _update(self, job: _Job, update: UpdateCandidate) -> None:
+        candidate_id = job.state.pinpoint_candidate_id
+        if candidate_id is None:
+            raise InvalidRequestError("the candidate is synced but its Pinpoint id is unknown",
+                                      operation="update_candidate")
+        key = f"update:{job.team}:{job.event.id}"
+        existing = self._store.get_effect(key)
+        if existing is not None and existing.status is EffectStatus.DONE:
+            job.report(ActionKind.UPDATE_CANDIDATE, candidate_id, ActionStatus.RECONCILED)
+            return
+        if existing is None:
+            self._store.begin_effect(key, team_id=job.team, kind=ActionKind.UPDATE_CANDIDATE)
+        # An update is a PUT of values: sending it again after a crash is harmless.
+        try:
+            await self._pinpoint.update_candidate(job.tenant, candidate_id, update.fields,
+                                                  update.protected)
+        except (AuthError, InvalidRequestError):
+            self._store.discard_effect(key)
+            raise
+        self._store.complete_effect(key, candidate_id)
+        job.report(ActionKind.UPDATE_CANDIDATE, candidate_id, ActionStatus.APPLIED)
+
+    async def _note(self, job: _Job, write: WriteNote) -> None:
+        record = job.record
+        if record is None:
+            raise InvalidRequestError("the candidate has no Pinpoint record to note on",
+                                      operation="write_comment")
+        key = f"note:{job.team}:{write.note.ref}"
+        existing = self._store.get_effect(key)
+        if existing is not None and existing.status is EffectStatus.DONE:
+            job.report(ActionKind.WRITE_COMMENT, existing.pinpoint_id, ActionStatus.RECONCILED)
+            return
+        if existing is not None:
+            # It may have been written before a crash: its text ends with the reference marker.
+            for comment in await self._pinpoint.list_comments(job.tenant, record):
+                if write.note.ref in comment.body_text:
+                    self._store.complete_effect(key, comment.id)
+                    job.report(ActionKind.WRITE_COMMENT, comment.id, ActionStatus.RECONCILED)
+                    return
+        else:
+            self._store.begin_effect(key, team_id=job.team, kind=ActionKind.WRITE_COMMENT)
+        try:
+            comment = await self._pinpoint.write_comment(job.tenant, record, write.note.text)
+        except (AuthError, InvalidRequestError):
+            self._store.discard_effect(key)
+            raise
+        self._store.complete_effect(key, comment.id)
+        job.report(ActionKind.WRITE_COMMENT, comment.id, ActionStatus.APPLIED)
+
+    # ---- reporting ------------------------------------------------------------------------------
+
+    async def _publish_outcome(
+        self, record: InboundRecord, event: CampaignEvent | None, outcome: Outcome,
+        reason: Reason, *, job: _Job | None = None, decision: Decision | None = None,
+        detail: str | None = None,
+    ) -> None:
+        now = self._clock()
+        actions = job.actions if job else []
+        pinpoint_candidate_id = job.pinpoint_candidate_id if job else None
+        if event is not None and decision is not None:
+            out = OutcomeRecord.for_decision(event, decision, now, actions, pinpoint_candidate_id)
+            if (outcome, reason) != (decision.outcome, decision.reason):
+                out = out.model_copy(update={"outcome": outcome, "reason": reason,
+                                             "detail": detail})
+        else:
+            team_id, _, candidate_id = (record.key_text or "").partition(":")
+            out = OutcomeRecord(
+                event_id=event.id if event else None,
+                event_type=event.type if event else None,
+                team_id=event.team_id if event else (team_id or None),
+                candidate_id=event.candidate_id if event else (candidate_id or None),
+                outcome=outcome, reason=reason, processed_at=now, detail=detail,
+            )
+        await self._send_with_retry(self._topics.outcomes, record.key, out.to_json(), None)
+
+    async def _dead_letter(self, record: InboundRecord, reason: Reason, error: str, *,
+                           attempts: int, first_failed_at: datetime | None = None) -> None:
+        failed_at = (first_failed_at or self._clock()).isoformat()
+        headers = [
+            ("dlq.reason", str(reason).encode()),
+            ("dlq.error", mask_pii(error)[:2000].encode()),
+            ("dlq.source.topic", record.tp.topic.encode()),
+            ("dlq.source.partition", str(record.tp.partition).encode()),
+            ("dlq.source.offset", str(record.offset).encode()),
+            ("dlq.attempts", str(attempts).encode()),
+            ("dlq.first_failed_at", failed_at.encode()),
+        ]
+        await self._send_with_retry(self._topics.dlq, record.key, record.value, headers)
+        self._metrics.dead_lettered(str(reason))
+
+    async def _send_with_retry(self, topic: str, key: bytes | None, value: bytes | None,
+                               headers: list[tuple[str, bytes]] | None) -> None:
+        # Kafka being unreachable must not lose the record: retry until it is accepted (the
+        # record stays uncommitted meanwhile; a shutdown cancels this and it is redelivered).
+        delay = self._publish_retry_delay
+        while True:
+            try:
+                await self._publisher.send(topic, key=key, value=value, headers=headers)
+            except Exception as exc:  # noqa: BLE001 - the adapter's errors; retried, never lost
+                self._metrics.outcome_publish_failed()
+                log.warning("publishing failed; retrying", topic=topic, error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            return
+
+
+# ---- helpers --------------------------------------------------------------------------------
+
+
+def _encode_record_id(ref: RecordRef, candidate_id: str) -> str:
+    return f"{ref.kind}/{ref.id}/{candidate_id}"
+
+
+def _decode_record_id(value: str) -> tuple[RecordRef, str]:
+    kind, record_id, candidate_id = value.split("/", 2)
+    return RecordRef(RecordKind(kind), record_id), candidate_id
+
+
+def _custom(fields: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in fields.items() if k.startswith(CUSTOM_PREFIX)}

@@ -1,0 +1,433 @@
+"""Key-ordered concurrent scheduling of consumed records.
+
+Records arrive per partition in offset order. Each record belongs to a *lane*, one per Kafka key
+(``team_id:candidate_id``): a lane runs one record at a time, in arrival order, so one candidate's
+events take effect in their order, while different candidates run concurrently. Concurrency is
+capped globally and per team, and teams take turns, so one busy team cannot starve the others.
+
+Offsets: each partition's :class:`~worker.runtime.offsets.PartitionOffsets` learns every record
+at arrival and its completion; only the contiguous prefix of completed offsets is ever committed.
+
+Backpressure: records waiting in lanes (not yet started) are counted per partition. Above
+``partition_buffer`` a partition is paused (the consumer keeps polling, so the member stays in the
+group) and it is resumed at half that. Above ``max_buffered`` in total, every partition pauses.
+
+Paused teams: when processing reports that a team's credentials were refused, the record goes
+back to the head of its lane and the whole team is parked: its lanes do not run until
+:meth:`resume_team`. Parked records do not count against their partition's buffer (other teams on
+that partition go on at full speed) but do count against ``max_buffered``, so memory stays bounded
+during a long outage; their offsets stay uncommitted, so nothing is lost.
+
+Rebalances: :meth:`revoke` stops taking records of those partitions, drops their waiting records,
+waits (up to a deadline) for their in-flight work, and returns the offsets to commit.
+:meth:`lose` drops everything of those partitions without a commit.
+
+Runs on one asyncio event loop; none of its methods are thread-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+import structlog
+
+from worker.kafka.records import InboundRecord, PartitionId
+from worker.runtime.offsets import PartitionOffsets
+
+log = structlog.get_logger("pinpoint_sync.scheduler")
+
+
+class ProcessResult(enum.Enum):
+    """What processing a record came to."""
+
+    DONE = "done"
+    """Effects applied, dead-lettered or deliberately skipped: the offset may be committed."""
+    TEAM_PAUSED = "team_paused"
+    """The team's credentials were refused: keep the record, park the team until it is resumed."""
+
+
+Process = Callable[[InboundRecord], Awaitable[ProcessResult]]
+
+
+@dataclass
+class _Lane:
+    team: str
+    tp: PartitionId
+    queue: deque[InboundRecord] = field(default_factory=deque)
+    running: bool = False
+
+
+@dataclass(frozen=True)
+class SchedulerLimits:
+    """Caps on concurrency and buffering (see ``worker/config.py`` for the defaults)."""
+
+    max_inflight: int = 256
+    max_inflight_per_team: int = 64
+    partition_buffer: int = 2000
+    max_buffered: int = 20000
+
+
+class KeyOrderedScheduler:
+    """Per-key FIFO lanes, global and per-team limits, contiguous-offset commits, backpressure."""
+
+    def __init__(
+        self,
+        process: Process,
+        limits: SchedulerLimits,
+        *,
+        pause: Callable[[list[PartitionId]], None],
+        resume: Callable[[list[PartitionId]], None],
+        on_team_paused: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._process = process
+        self._limits = limits
+        self._pause_cb = pause
+        self._resume_cb = resume
+        self._on_team_paused = on_team_paused
+        self._clock = clock
+
+        self._lanes: dict[str, _Lane] = {}
+        self._ready: dict[str, deque[str]] = {}  # team -> lanes ready to run, in arrival order
+        self._turns: deque[str] = deque()  # teams with ready lanes, round robin
+        self._paused_teams: set[str] = set()
+        self._team_inflight: Counter[str] = Counter()
+        self._inflight = 0
+        self._tp_inflight: Counter[PartitionId] = Counter()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+        self._offsets: dict[PartitionId, PartitionOffsets] = {}
+        self._buffered: Counter[PartitionId] = Counter()  # waiting, not parked
+        self._parked = 0  # waiting records of paused teams
+        self._paused_tps: set[PartitionId] = set()
+        self._globally_paused = False
+        self._closing: set[PartitionId] = set()  # being revoked: take nothing new
+        self._stopped = False
+        self._progress = asyncio.Event()
+
+    # ---- intake -------------------------------------------------------------------------------
+
+    def assign(self, tps: Iterable[PartitionId]) -> None:
+        """Partitions newly assigned to this member: start tracking their offsets afresh."""
+        for tp in tps:
+            self._offsets[tp] = PartitionOffsets(self._clock)
+            self._closing.discard(tp)
+            self._buffered.pop(tp, None)
+
+    def submit(self, records: Iterable[InboundRecord]) -> None:
+        """Records fetched from one or more partitions, in offset order per partition."""
+        if self._stopped:
+            return
+        for record in records:
+            tracker = self._offsets.get(record.tp)
+            if tracker is None or record.tp in self._closing:
+                continue  # fetched before a revoke or loss: it will be redelivered to the owner
+            tracker.received(record.offset)
+            key = record.key_text or f"\x00{record.tp}:{record.offset}"  # keyless: its own lane
+            lane = self._lanes.get(key)
+            if lane is None:
+                lane = _Lane(team=record.team_id, tp=record.tp)
+                self._lanes[key] = lane
+            lane.queue.append(record)
+            if lane.team in self._paused_teams:
+                self._parked += 1
+            else:
+                self._buffered[record.tp] += 1
+                if not lane.running and len(lane.queue) == 1:
+                    self._make_ready(key, lane)
+        self._dispatch()
+        self._apply_backpressure()
+
+    # ---- running ------------------------------------------------------------------------------
+
+    def _make_ready(self, key: str, lane: _Lane) -> None:
+        ready = self._ready.get(lane.team)
+        if ready is None:
+            ready = self._ready[lane.team] = deque()
+        if not ready:
+            self._turns.append(lane.team)
+        ready.append(key)
+
+    def _dispatch(self) -> None:
+        limits = self._limits
+        turns = self._turns
+        skipped = 0
+        while turns and self._inflight < limits.max_inflight and skipped < len(turns):
+            team = turns[0]
+            ready = self._ready.get(team)
+            if not ready:
+                turns.popleft()
+                skipped = 0
+                continue
+            per_team_full = self._team_inflight[team] >= limits.max_inflight_per_team
+            if team in self._paused_teams or per_team_full:
+                turns.rotate(-1)
+                skipped += 1
+                continue
+            key = ready.popleft()
+            if ready:
+                turns.rotate(-1)
+            else:
+                turns.popleft()
+            skipped = 0
+            self._start(key)
+
+    def _start(self, key: str) -> None:
+        lane = self._lanes[key]
+        record = lane.queue[0]
+        lane.running = True
+        self._inflight += 1
+        self._team_inflight[lane.team] += 1
+        self._tp_inflight[record.tp] += 1
+        self._buffered[record.tp] -= 1
+        task = asyncio.get_running_loop().create_task(self._run(key, lane, record))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, key: str, lane: _Lane, record: InboundRecord) -> None:
+        try:
+            result = await self._process(record)
+        except asyncio.CancelledError:
+            result = None
+        except Exception:
+            # The processor dead-letters everything it cannot handle; reaching here is a bug.
+            # The record is not completed, so its offset is never committed past it.
+            log.exception("processing raised", topic=record.tp.topic,
+                          partition=record.tp.partition, offset=record.offset)
+            result = None
+        self._finish(key, lane, record, result)
+
+    def _finish(self, key: str, lane: _Lane, record: InboundRecord,
+                result: ProcessResult | None) -> None:
+        lane.running = False
+        self._inflight -= 1
+        self._team_inflight[lane.team] -= 1
+        self._tp_inflight[record.tp] -= 1
+        if result is ProcessResult.DONE:
+            lane.queue.popleft()
+            tracker = self._offsets.get(record.tp)
+            if tracker is not None:
+                tracker.completed(record.offset)
+        elif result is ProcessResult.TEAM_PAUSED:
+            # Back at the head of its lane, waiting again.
+            if lane.team in self._paused_teams:
+                self._parked += 1
+            else:
+                self._buffered[record.tp] += 1
+                self.pause_team(lane.team)
+        else:
+            # Cancelled or crashed: neither this record nor the rest of its lane may complete
+            # out of order, so leave them all to redelivery (the offset stays uncommitted).
+            lane.queue.popleft()
+            self._drop_lane_records(lane)
+            lane.queue.clear()
+        if record.tp in self._closing and lane.queue:
+            self._drop_lane_records(lane)
+        if not lane.queue:
+            del self._lanes[key]
+        elif lane.team not in self._paused_teams:
+            self._make_ready(key, lane)
+        self._progress.set()
+        self._dispatch()
+        self._apply_backpressure()
+
+    # ---- teams --------------------------------------------------------------------------------
+
+    def pause_team(self, team: str) -> None:
+        """Park a team: its lanes stop running until :meth:`resume_team`."""
+        if team in self._paused_teams:
+            return
+        self._paused_teams.add(team)
+        ready = self._ready.pop(team, None)
+        if ready is not None and team in self._turns:
+            self._turns.remove(team)
+        for lane in self._lanes.values():
+            if lane.team == team:
+                waiting = len(lane.queue) - (1 if lane.running else 0)
+                self._buffered[lane.tp] -= waiting
+                self._parked += waiting
+        log.warning("team paused", team=team)
+        if self._on_team_paused is not None:
+            self._on_team_paused(team)
+        self._apply_backpressure()
+
+    def resume_team(self, team: str) -> None:
+        """Un-park a team: its waiting records run again, in order."""
+        if team not in self._paused_teams:
+            return
+        self._paused_teams.discard(team)
+        for key, lane in self._lanes.items():
+            if lane.team == team:
+                waiting = len(lane.queue) - (1 if lane.running else 0)
+                self._buffered[lane.tp] += waiting
+                self._parked -= waiting
+                if not lane.running and lane.queue:
+                    self._make_ready(key, lane)
+        log.info("team resumed", team=team)
+        self._dispatch()
+        self._apply_backpressure()
+
+    @property
+    def paused_teams(self) -> frozenset[str]:
+        return frozenset(self._paused_teams)
+
+    # ---- backpressure -------------------------------------------------------------------------
+
+    def _apply_backpressure(self) -> None:
+        limits = self._limits
+        total = sum(self._buffered.values()) + self._parked
+        if not self._globally_paused and total >= limits.max_buffered:
+            self._globally_paused = True
+        elif self._globally_paused and total <= limits.max_buffered // 2:
+            self._globally_paused = False
+        to_pause: list[PartitionId] = []
+        to_resume: list[PartitionId] = []
+        for tp in self._offsets:
+            count = self._buffered.get(tp, 0)
+            paused = tp in self._paused_tps
+            want = self._globally_paused or count >= limits.partition_buffer or (
+                paused and count > limits.partition_buffer // 2
+            )
+            if want and not paused:
+                to_pause.append(tp)
+                self._paused_tps.add(tp)
+            elif paused and not want:
+                to_resume.append(tp)
+                self._paused_tps.discard(tp)
+        if to_pause:
+            self._pause_cb(to_pause)
+        if to_resume:
+            self._resume_cb(to_resume)
+
+    # ---- commits and rebalances ---------------------------------------------------------------
+
+    def commit_points(self) -> dict[PartitionId, int]:
+        """Offsets that may be committed now (only partitions with new progress)."""
+        points: dict[PartitionId, int] = {}
+        for tp, tracker in self._offsets.items():
+            point = tracker.commit_point()
+            if point is not None:
+                points[tp] = point
+        return points
+
+    def mark_committed(self, offsets: dict[PartitionId, int]) -> None:
+        for tp, offset in offsets.items():
+            tracker = self._offsets.get(tp)
+            if tracker is not None:
+                tracker.mark_committed(offset)
+
+    def _drop_lane_records(self, lane: _Lane) -> None:
+        keep = 1 if lane.running else 0
+        dropped = len(lane.queue) - keep
+        if dropped <= 0:
+            return
+        if lane.team in self._paused_teams:
+            self._parked -= dropped
+        else:
+            self._buffered[lane.tp] -= dropped
+        head = lane.queue[0] if keep else None
+        lane.queue.clear()
+        if head is not None:
+            lane.queue.append(head)
+
+    def _close_partitions(self, tps: set[PartitionId]) -> None:
+        self._closing |= tps
+        for key in [k for k, lane in self._lanes.items() if lane.tp in tps]:
+            lane = self._lanes[key]
+            self._drop_lane_records(lane)
+            if not lane.queue:
+                del self._lanes[key]
+                ready = self._ready.get(lane.team)
+                if ready is not None and key in ready:
+                    ready.remove(key)
+
+    async def revoke(self, tps: Iterable[PartitionId], timeout: float) -> dict[PartitionId, int]:
+        """Stop taking records of ``tps``, finish their in-flight work (up to ``timeout``), and
+        return the offsets to commit for them. Their tracking ends here."""
+        revoked = set(tps) & set(self._offsets)
+        if not revoked:
+            return {}
+        self._close_partitions(revoked)
+        deadline = self._clock() + timeout
+        while any(self._tp_inflight[tp] for tp in revoked):
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                log.warning("revoke deadline reached with work in flight",
+                            partitions=[str(tp) for tp in revoked])
+                break
+            self._progress.clear()
+            try:
+                await asyncio.wait_for(self._progress.wait(), timeout=remaining)
+            except TimeoutError:
+                continue
+        points: dict[PartitionId, int] = {}
+        for tp in revoked:
+            tracker = self._offsets.pop(tp)
+            point = tracker.commit_point()
+            if point is not None:
+                points[tp] = point
+            self._buffered.pop(tp, None)
+            self._paused_tps.discard(tp)
+        self._closing -= revoked
+        return points
+
+    def lose(self, tps: Iterable[PartitionId]) -> None:
+        """Partitions lost without a clean handover: drop their records, commit nothing."""
+        lost = set(tps) & set(self._offsets)
+        if not lost:
+            return
+        self._close_partitions(lost)
+        for tp in lost:
+            del self._offsets[tp]
+            self._buffered.pop(tp, None)
+            self._paused_tps.discard(tp)
+        self._closing -= lost
+
+    async def drain(self, timeout: float) -> bool:
+        """Shutdown: take nothing new, start nothing new, wait for in-flight work (up to
+        ``timeout``). Returns True when everything in flight finished."""
+        self._stopped = True
+        self._closing |= set(self._offsets)
+        for lane in self._lanes.values():
+            self._drop_lane_records(lane)
+        deadline = self._clock() + timeout
+        while self._inflight:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                break
+            self._progress.clear()
+            try:
+                await asyncio.wait_for(self._progress.wait(), timeout=remaining)
+            except TimeoutError:
+                break
+        if self._inflight:
+            log.warning("drain deadline reached; cancelling in-flight work",
+                        inflight=self._inflight)
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            return False
+        return True
+
+    # ---- introspection (metrics) --------------------------------------------------------------
+
+    @property
+    def inflight(self) -> int:
+        return self._inflight
+
+    @property
+    def buffered(self) -> int:
+        return sum(self._buffered.values()) + self._parked
+
+    def partitions(self) -> dict[PartitionId, PartitionOffsets]:
+        return dict(self._offsets)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing running and nothing waiting (parked records count as waiting)."""
+        return self._inflight == 0 and not self._lanes
