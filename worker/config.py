@@ -256,7 +256,9 @@ class WorkerConfig(BaseSettings):
         description="Retry budget per event in seconds, from its first failure to dead-letter.",
     )
     default_rate_limit: float = Field(
-        10.0, gt=0, description="Pinpoint requests per second per team (token bucket rate).",
+        10.0, ge=0,
+        description="Pinpoint requests per second per team (token bucket rate); 0 turns the"
+        " client's own limiter off (it then only slows down after a 429).",
     )
     default_rate_burst: int = Field(
         20, ge=1, description="Requests a team may send at once above its rate (bucket size).",
