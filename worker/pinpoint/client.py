@@ -252,19 +252,27 @@ class PinpointClient:
             await asyncio.sleep(delay)
 
     async def _wait_for_turn(self, sub: str, operation: Operation, deadline: float) -> None:
-        wait = self.limiter.reserve(sub)
-        if wait <= 0:
-            return
+        """Sleep until the tenant's limiter lets this request go (re-reserving on a new pace)."""
         loop = asyncio.get_running_loop()
-        if loop.time() + wait > deadline:
-            raise RateLimitedError(
-                f"{operation}: rate limit wait of {wait:.1f}s exceeds the deadline",
-                operation=str(operation),
-                status=None,
-                retry_after=wait,
-            )
-        self._observer.on_rate_limit_wait(sub, wait)
-        await asyncio.sleep(wait)
+        waited = 0.0
+        while True:
+            generation = self.limiter.generation(sub)
+            wait = self.limiter.reserve(sub)
+            if wait <= 0:
+                break
+            if loop.time() + wait > deadline:
+                raise RateLimitedError(
+                    f"{operation}: rate limit wait of {wait:.1f}s exceeds the deadline",
+                    operation=str(operation),
+                    status=None,
+                    retry_after=wait,
+                )
+            await asyncio.sleep(wait)
+            waited += wait
+            if self.limiter.generation(sub) == generation:
+                break
+        if waited > 0:
+            self._observer.on_rate_limit_wait(sub, waited)
 
     async def _send(
         self,

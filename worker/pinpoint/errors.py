@@ -9,7 +9,7 @@
     │                                           deadline (.retry_after); never a failure
     ├── AuthError                 AUTH          401 bad/missing key, 403 integration disabled
     │                                           (.status tells which): pause the team
-    └── InvalidRequestError       INVALID       400/404/405/409/422 and other 4xx; carries
+    └── InvalidRequestError       INVALID       400/404/405/409/422, other 4xx and 3xx; carries
                                                 Pinpoint's error .detail and .pointer:
                                                 dead-letter the event
 
@@ -40,7 +40,7 @@ def classify(
 ) -> FailureClass:
     """The failure class of one request outcome (DESIGN 3). The only such table in the code.
 
-    Raises ValueError for an outcome that is not a failure (a status below 400 without a
+    Raises ValueError for an outcome that is not a failure (a status below 300 without a
     timeout or connection error).
     """
     if timeout or connection_error:
@@ -53,7 +53,7 @@ def classify(
         return FailureClass.AUTH
     if status == 408 or 500 <= status <= 599:
         return FailureClass.TRANSIENT
-    if 400 <= status <= 499:
+    if 300 <= status <= 499:  # redirects are not followed: a wrong base URL is not retried
         return FailureClass.INVALID
     raise ValueError(f"status {status} is not a failure")
 

@@ -2,7 +2,8 @@
 
 Pure logic with an injectable clock: :meth:`RateLimiter.reserve` says how long to wait before
 sending, and the client sleeps. Reservations may take the bucket below zero, so concurrent
-callers queue up in order instead of polling.
+callers queue up in order instead of polling; when the pace changes (a 429, a lower announced
+limit) the bucket's ``generation`` moves on and sleeping callers reserve again.
 
 Adaptation: a 429 cuts the tenant's rate (multiplicatively, at most once per second), empties
 its bucket and blocks it until ``Retry-After``; the rate then recovers linearly towards the
@@ -56,6 +57,9 @@ class TenantBucket:
         self.updated = now
         self.blocked_until = -math.inf
         self._last_cut = -math.inf
+        #: Bumped when the pace changes (429, new announced limit): callers that reserved
+        #: earlier re-reserve when they wake up instead of sending on a stale schedule.
+        self.generation = 0
 
     def advance(self, now: float) -> None:
         """Refill tokens and recover the rate up to `now`."""
@@ -85,7 +89,8 @@ class TenantBucket:
         if cfg.adaptive and now - self._last_cut >= 1.0:
             self.rate = max(self.ceiling * cfg.min_fraction, self.rate * cfg.decrease_factor)
             self._last_cut = now
-        self.tokens = min(self.tokens, 0.0)
+        self.tokens = 0.0  # outstanding reservations are re-made under the new pace
+        self.generation += 1
         if retry_after is not None:
             self.blocked_until = max(self.blocked_until, now + retry_after)
 
@@ -98,7 +103,10 @@ class TenantBucket:
             return
         self.advance(now)
         self.ceiling = ceiling
-        self.rate = min(self.rate, ceiling)
+        if self.rate > ceiling:
+            self.rate = ceiling
+            self.tokens = min(self.tokens, 0.0)
+            self.generation += 1
 
 
 class RateLimiter:
@@ -128,6 +136,10 @@ class RateLimiter:
     def reserve(self, subdomain: str) -> float:
         """Seconds to wait before sending the tenant's next request."""
         return self.bucket(subdomain).reserve(self._clock())
+
+    def generation(self, subdomain: str) -> int:
+        """Changes whenever the tenant's pace changes; a waiter re-reserves when it did."""
+        return self.bucket(subdomain).generation
 
     def on_rate_limited(self, subdomain: str, retry_after: float | None) -> None:
         """Record a 429 for the tenant."""
