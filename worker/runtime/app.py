@@ -327,7 +327,8 @@ class Worker:
             loop.call_soon_threadsafe(self._probe_soon, team_id)
 
     def _probe_soon(self, team_id: str) -> None:
-        if team_id in self.scheduler.paused_teams:
+        scheduler = getattr(self, "scheduler", None)
+        if scheduler is not None and team_id in scheduler.paused_teams:
             self._on_team_paused(team_id, immediate=True)
 
     def _on_team_paused(self, team_id: str, *, immediate: bool = False) -> None:

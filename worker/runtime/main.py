@@ -26,7 +26,7 @@ def run_from_environment(log_format: str | None = None) -> int:
     try:
         return asyncio.run(Worker(config).run())
     except StateStoreError as exc:
-        log.error("state store unusable", error=str(exc))
+        log.error("state store unusable", error=str(exc))  # noqa: TRY400 - no traceback
         return 2
     except KeyboardInterrupt:
         return 130

@@ -241,16 +241,19 @@ class EventProcessor:
             if existing is None:
                 self._store.begin_effect(key, team_id=job.team, kind=push.create_kind)
             try:
-                found, merged_into, status = await self._find_or_create(
+                found, merged_into, created, status = await self._find_or_create(
                     job, push, reconcile=existing is not None)
             except (AuthError, InvalidRequestError):
                 if existing is None:
                     self._store.discard_effect(key)  # Pinpoint refused it: nothing to reconcile
                 raise
             self._store.complete_effect(key, _encode_record_id(found.ref, found.candidate_id))
-            job.report(push.create_kind, found.ref.id, status)
+            if created:
+                job.report(push.create_kind, found.ref.id, status)
             if merged_into is not None:
                 job.report(ActionKind.UPDATE_CANDIDATE, merged_into, status)
+            elif not created:
+                job.report(push.create_kind, found.ref.id, status)
         self._store.mark_synced(job.team, job.candidate, pinpoint_candidate_id=found.candidate_id,
                                 record_kind=push.destination, record_id=found.ref.id)
         job.pinpoint_candidate_id = found.candidate_id
@@ -258,9 +261,12 @@ class EventProcessor:
 
     async def _find_or_create(
         self, job: _Job, push: PushCandidate, *, reconcile: bool,
-    ) -> tuple[CreatedRecord, str | None, ActionStatus]:
+    ) -> tuple[CreatedRecord, str | None, bool, ActionStatus]:
         """The candidate's record: found by its external reference (after a crash), merged
-        into the person Pinpoint already has (by e-mail), or created."""
+        into the person Pinpoint already has (by e-mail), or created.
+
+        Returns the record, the id of the person merged into (if any), whether a record was
+        created, and how the effect came about."""
         api, tenant = self._pinpoint, job.tenant
         kind = _RECORD_KIND[push.destination]
         if reconcile:
@@ -269,7 +275,7 @@ class EventProcessor:
                 if push.fields:
                     await api.update_candidate(tenant, found.candidate_id, _custom(push.fields),
                                                push.protected)
-                return found, None, ActionStatus.RECONCILED
+                return found, None, False, ActionStatus.RECONCILED
         person_id: str | None = None
         found = None
         if push.merge and push.email:
@@ -279,6 +285,7 @@ class EventProcessor:
                 person_id = person.id
                 if kind is RecordKind.JOB_SEEKERS and person.job_seeker_ids:
                     found = CreatedRecord(RecordRef(kind, person.job_seeker_ids[0]), person.id)
+        created = found is None
         if found is None:
             standard = {k: v for k, v in push.fields.items() if not k.startswith(CUSTOM_PREFIX)}
             if kind is RecordKind.APPLICATIONS:
@@ -296,7 +303,7 @@ class EventProcessor:
             await api.update_candidate(tenant, person_id, push.fields, push.protected)
         elif custom := _custom(push.fields):
             await api.update_candidate(tenant, found.candidate_id, custom, push.protected)
-        return found, person_id, ActionStatus.APPLIED
+        return found, person_id, created, ActionStatus.APPLIED
 
     async def _update(self, job: _Job, update: UpdateCandidate) -> None:
         candidate_id = job.state.pinpoint_candidate_id

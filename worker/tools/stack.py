@@ -81,7 +81,7 @@ class TopicReader:
             while not self._stop.is_set():
                 for recs in consumer.poll(timeout_ms=200).values():
                     batch = [(r.key, self.decode(r.value),
-                              {k: v for k, v in (r.headers or ())}) for r in recs]
+                              dict(r.headers or ())) for r in recs]
                     with self._lock:
                         self.records.extend(batch)
         finally:
