@@ -41,7 +41,7 @@ from worker.core.events import CampaignEvent, parse_event
 from worker.core.outcome import ActionRecord, OutcomeRecord
 from worker.core.policy import EffectivePolicy, resolve_policy
 from worker.kafka.records import InboundRecord
-from worker.observability.masking import mask_pii
+from worker.observability.masking import mask_pii, register_secret
 from worker.observability.metrics import Metrics
 from worker.pinpoint.errors import AuthError, InvalidRequestError, PinpointError
 from worker.pinpoint.models import (
@@ -121,6 +121,7 @@ class EventProcessor:
         self._topics = topics
         self._publish_retry_delay = publish_retry_delay
         self._clock = clock
+        self._tenants: dict[tuple[str, str], TenantCredentials] = {}
 
     # ---- entry point --------------------------------------------------------------------------
 
@@ -166,6 +167,7 @@ class EventProcessor:
                     job.record = RecordRef(_RECORD_KIND[state.record_kind], state.record_id)
                 await self._apply(job, decision)
         except (AuthError, TeamCredentialsMissing) as exc:
+            self.forget_credentials(policy.subdomain)
             bound.warning("team's Pinpoint credentials refused; team paused, event kept",
                           error=str(exc))
             return ProcessResult.TEAM_PAUSED
@@ -202,12 +204,27 @@ class EventProcessor:
         return event
 
     def _tenant(self, policy: EffectivePolicy) -> TenantCredentials:
+        """The team's credentials, resolved once and kept until Pinpoint refuses them."""
         if not policy.subdomain or not policy.api_key_ref:
             raise TeamCredentialsMissing("the integration has no subdomain or api_key_ref")
-        key = self._secrets.resolve(policy.api_key_ref)
+        cache_key = (policy.subdomain, policy.api_key_ref)
+        tenant = self._tenants.get(cache_key)
+        if tenant is not None:
+            return tenant
+        try:
+            key = self._secrets.resolve(policy.api_key_ref)
+        except ValueError as exc:  # a ref that names no plain file
+            raise TeamCredentialsMissing(str(exc)) from None
         if not key:
             raise TeamCredentialsMissing(f"no secret found for api_key_ref {policy.api_key_ref!r}")
-        return TenantCredentials(policy.subdomain, key)
+        register_secret(key)  # masked in every log line from now on
+        tenant = self._tenants[cache_key] = TenantCredentials(policy.subdomain, key)
+        return tenant
+
+    def forget_credentials(self, subdomain: str | None = None) -> None:
+        """Resolve keys again on next use (all teams, or one subdomain's)."""
+        for cache_key in [k for k in self._tenants if subdomain is None or k[0] == subdomain]:
+            del self._tenants[cache_key]
 
     # ---- effects ------------------------------------------------------------------------------
 
