@@ -29,7 +29,8 @@ class RateLimitConfig:
     enabled: bool = True
     #: Learn from 429s and ``X-RateLimit-Limit``.
     adaptive: bool = True
-    #: Share of the known limit the client aims at, to absorb clock and network jitter.
+    #: Share of the known limit the client aims at, to absorb clock and network jitter
+    #: (below 1, the bucket also holds at least one token less than ``burst``).
     headroom: float = 0.95
     #: Rate multiplier on a 429.
     decrease_factor: float = 0.7
@@ -52,7 +53,12 @@ class TenantBucket:
         self.config = config
         self.ceiling = config.rate * config.headroom
         self.rate = self.ceiling
-        self.burst = float(config.burst)
+        # Keep a token of slack (or the headroom's share) below the server's burst: the server
+        # starts counting when the burst arrives, a little after the client sent it.
+        burst = float(config.burst)
+        if config.headroom < 1.0:
+            burst = max(1.0, burst - max(1.0, burst * (1.0 - config.headroom)))
+        self.burst = burst
         self.tokens = self.burst
         self.updated = now
         self.blocked_until = -math.inf

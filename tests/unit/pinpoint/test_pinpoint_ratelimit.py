@@ -47,6 +47,15 @@ def test_simulated_run_never_exceeds_the_limit() -> None:
     assert len(sent_at) >= 0.9 * (20 + 10 * elapsed)
 
 
+def test_headroom_keeps_slack_below_the_burst() -> None:
+    """With headroom below 1 the client's burst is at least one token under the server's."""
+    limiter, _ = make(RateLimitConfig(rate=10, burst=20, headroom=0.95))
+    assert limiter.bucket("a").burst == 19.0
+    assert limiter.current_rate("a") == pytest.approx(9.5)
+    tiny, _ = make(RateLimitConfig(rate=1, burst=1, headroom=0.9))
+    assert tiny.bucket("a").burst == 1.0
+
+
 def test_tenants_are_independent() -> None:
     """Draining one tenant's bucket does not slow another tenant."""
     limiter, _ = make()
