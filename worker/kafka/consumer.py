@@ -108,6 +108,7 @@ class GroupConsumer(threading.Thread):
         self._pending = 0
         self._pending_lock = threading.Lock()
         self._held_all = False
+        self._halted = False
         self._paused: set[TopicPartition] = set()
         self._consumer: KafkaConsumer | None = None
         self._final_offsets: Mapping[PartitionId, int] | None = None
@@ -121,6 +122,11 @@ class GroupConsumer(threading.Thread):
 
     def resume(self, tps: list[PartitionId]) -> None:
         self._commands.put(("resume", tps))
+
+    def halt(self) -> None:
+        """Stop fetching for good (shutdown): every partition paused, nothing more handed over.
+        The thread keeps polling, so the member stays in the group until :meth:`stop`."""
+        self._commands.put(("halt", None))
 
     def commit(self, offsets: Mapping[PartitionId, int]) -> Future[bool]:
         """Commit offsets from the consumer thread; the future tells whether it succeeded."""
@@ -170,7 +176,7 @@ class GroupConsumer(threading.Thread):
                 self._hold_if_backlogged(consumer)
                 batch = consumer.poll(timeout_ms=s.poll_timeout_ms)
                 self._events.polled()
-                if batch:
+                if batch and not self._halted:
                     self._hand_over(batch)
                 if time.monotonic() >= next_stats:
                     next_stats = time.monotonic() + s.stats_interval_s
@@ -210,7 +216,8 @@ class GroupConsumer(threading.Thread):
     def _hold_if_backlogged(self, consumer: KafkaConsumer) -> None:
         with self._pending_lock:
             backlogged = self._pending >= self._settings.max_pending_batches
-        if backlogged and not self._held_all:
+        if backlogged or self._halted:
+            # Re-applied on every pass: a partition assigned meanwhile must not fetch either.
             self._held_all = True
             consumer.pause(*consumer.assignment())
         elif not backlogged and self._held_all:
@@ -237,6 +244,9 @@ class GroupConsumer(threading.Thread):
                 live = [tp for tp in tps if tp in assigned]
                 if live and not self._held_all:
                     consumer.resume(*live)
+            elif kind == "halt":
+                self._halted = True
+                consumer.pause(*assigned)
             elif kind == "commit":
                 offsets, fut = arg
                 fut.set_result(self._commit_now(consumer, offsets))

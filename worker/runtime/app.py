@@ -283,6 +283,7 @@ class Worker:
         self.health.mark_stopping()
         log.info("stopping: draining in-flight work", inflight=self.scheduler.inflight,
                  deadline_s=self.config.drain_timeout_s)
+        consumer.halt()
         for task in self._probes.values():
             task.cancel()
         drained = await self.scheduler.drain(self.config.drain_timeout_s)

@@ -208,12 +208,13 @@ class KeyOrderedScheduler:
         self._inflight -= 1
         self._team_inflight[lane.team] -= 1
         self._tp_inflight[record.tp] -= 1
+        owned = record.tp in self._offsets and record.tp not in self._closing
         if result is ProcessResult.DONE:
             lane.queue.popleft()
             tracker = self._offsets.get(record.tp)
             if tracker is not None:
                 tracker.completed(record.offset)
-        elif result is ProcessResult.TEAM_PAUSED:
+        elif result is ProcessResult.TEAM_PAUSED and owned:
             # Back at the head of its lane, waiting again.
             if lane.team in self._paused_teams:
                 self._parked += 1
@@ -221,12 +222,12 @@ class KeyOrderedScheduler:
                 self._buffered[record.tp] += 1
                 self.pause_team(lane.team)
         else:
-            # Cancelled or crashed: neither this record nor the rest of its lane may complete
-            # out of order, so leave them all to redelivery (the offset stays uncommitted).
+            # Cancelled, crashed, or kept back from a partition that is going away: neither this
+            # record nor the rest of its lane may complete out of order, so leave them all to
+            # redelivery (the offset stays uncommitted).
             lane.queue.popleft()
             self._drop_lane_records(lane)
-            lane.queue.clear()
-        if record.tp in self._closing and lane.queue:
+        if not owned and lane.queue:
             self._drop_lane_records(lane)
         if not lane.queue:
             del self._lanes[key]
