@@ -94,4 +94,4 @@ def _utc(event: CampaignEvent) -> str:
     offset = m.utcoffset()
     if offset:
         m = m - offset
-    return f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m.hour:02d}:{m.minute:02d} UTC"
+    return "%04d-%02d-%02d %02d:%02d UTC" % (m.year, m.month, m.day, m.hour, m.minute)  # noqa: UP031 - faster than str.format on the hot path
