@@ -185,11 +185,13 @@ class KeyOrderedScheduler:
         self._team_inflight[lane.team] += 1
         self._tp_inflight[record.tp] += 1
         self._buffered[record.tp] -= 1
-        task = asyncio.get_running_loop().create_task(self._run(key, lane, record))
+        tracker = self._offsets.get(record.tp)
+        task = asyncio.get_running_loop().create_task(self._run(key, lane, record, tracker))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, key: str, lane: _Lane, record: InboundRecord) -> None:
+    async def _run(self, key: str, lane: _Lane, record: InboundRecord,
+                   tracker: PartitionOffsets | None) -> None:
         try:
             result = await self._process(record)
         except asyncio.CancelledError:
@@ -200,19 +202,22 @@ class KeyOrderedScheduler:
             log.exception("processing raised", topic=record.tp.topic,
                           partition=record.tp.partition, offset=record.offset)
             result = None
-        self._finish(key, lane, record, result)
+        self._finish(key, lane, record, result, tracker)
 
     def _finish(self, key: str, lane: _Lane, record: InboundRecord,
-                result: ProcessResult | None) -> None:
+                result: ProcessResult | None, tracker: PartitionOffsets | None) -> None:
         lane.running = False
         self._inflight -= 1
         self._team_inflight[lane.team] -= 1
         self._tp_inflight[record.tp] -= 1
-        owned = record.tp in self._offsets and record.tp not in self._closing
+        # A record that outlived a revoke or loss of its partition is not owned any more, even
+        # when the partition was assigned again meanwhile: the new assignment has a new tracker
+        # (where the record is redelivered), and the lane may already hold its records.
+        going = record.tp not in self._offsets or record.tp in self._closing
+        owned = not going and tracker is not None and self._offsets[record.tp] is tracker
         if result is ProcessResult.DONE:
             lane.queue.popleft()
-            tracker = self._offsets.get(record.tp)
-            if tracker is not None:
+            if tracker is not None:  # the record's own assignment's tracker (maybe gone)
                 tracker.completed(record.offset)
         elif result is ProcessResult.TEAM_PAUSED and owned:
             # Back at the head of its lane, waiting again.
@@ -226,8 +231,9 @@ class KeyOrderedScheduler:
             # record nor the rest of its lane may complete out of order, so leave them all to
             # redelivery (the offset stays uncommitted).
             lane.queue.popleft()
-            self._drop_lane_records(lane)
-        if not owned and lane.queue:
+            if owned:
+                self._drop_lane_records(lane)
+        if going and lane.queue:
             self._drop_lane_records(lane)
         if not lane.queue:
             del self._lanes[key]
@@ -375,6 +381,7 @@ class KeyOrderedScheduler:
             self._buffered.pop(tp, None)
             self._paused_tps.discard(tp)
         self._closing -= revoked
+        self._apply_backpressure()  # the dropped records may have held other partitions paused
         return points
 
     def lose(self, tps: Iterable[PartitionId]) -> None:
@@ -388,14 +395,15 @@ class KeyOrderedScheduler:
             self._buffered.pop(tp, None)
             self._paused_tps.discard(tp)
         self._closing -= lost
+        self._apply_backpressure()
 
     async def drain(self, timeout: float) -> bool:
         """Shutdown: take nothing new, start nothing new, wait for in-flight work (up to
         ``timeout``). Returns True when everything in flight finished."""
         self._stopped = True
-        self._closing |= set(self._offsets)
-        for lane in self._lanes.values():
-            self._drop_lane_records(lane)
+        # Drop waiting records and forget the lanes left empty, with their ready entries: an
+        # emptied lane left ready would be started by the next task to finish.
+        self._close_partitions(set(self._offsets) | {lane.tp for lane in self._lanes.values()})
         deadline = self._clock() + timeout
         while self._inflight:
             remaining = deadline - self._clock()
