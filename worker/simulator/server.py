@@ -59,10 +59,8 @@ class SimulatorServer:
         site = web.TCPSite(runner, self.host, self.port, backlog=1024)
         await site.start()
         self._runner = runner
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
+        if self.port == 0 and runner.addresses:
+            self.port = int(runner.addresses[0][1])
 
     async def stop(self) -> None:
         """Stop serving (idempotent); hanging requests are cancelled."""

@@ -64,7 +64,7 @@ async def test_retry_deadline_bounds_the_operation(
         started = time.monotonic()
         with pytest.raises(TransientError) as info:
             await client.probe(acme)
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3.0
     assert 1 < info.value.attempts < 50
 
 
@@ -162,7 +162,7 @@ async def test_429_beyond_deadline_raises_rate_limited(
         started = time.monotonic()
         with pytest.raises(RateLimitedError) as info:
             await client.probe(acme)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2.0
     assert info.value.retry_after == pytest.approx(5.0)
 
 
@@ -211,5 +211,5 @@ async def test_one_tenants_rate_limit_does_not_slow_another(
         await asyncio.sleep(0.05)
         started = time.monotonic()
         await client.probe(globex)
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 1.0
         await slow
