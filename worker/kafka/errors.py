@@ -1,0 +1,75 @@
+"""The Kafka adapter's errors: kafka-python's exceptions never leave ``worker/kafka/``.
+
+```
+Exception
+└── KafkaAdapterError        base; `retriable` says whether trying again later may succeed
+    ├── KafkaUnavailable     brokers unreachable, timed out, no leader → retry later (retriable)
+    ├── PublishError         the broker refused a record (too large, not authorised, producer
+    │                        fenced...) → trying again will not help; the caller decides
+    ├── TopicAdminError      a topic could not be created or described
+    └── KafkaClosed          the client was closed; nothing more can go through it
+```
+
+`translate` maps one kafka-python exception into this tree, and `mapped_errors` is the context
+manager used around every call into kafka-python. Messages name the exception class and the
+broker's text, never record contents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import ClassVar
+
+from kafka import errors as kafka_errors
+
+
+class KafkaAdapterError(Exception):
+    """Something went wrong talking to Kafka."""
+
+    retriable: ClassVar[bool] = False
+
+
+class KafkaUnavailable(KafkaAdapterError):  # noqa: N818  (a state, named as such)
+    """The brokers could not be reached or did not answer in time; trying later may work."""
+
+    retriable: ClassVar[bool] = True
+
+
+class PublishError(KafkaAdapterError):
+    """The broker refused a record; sending it again will not help."""
+
+
+class TopicAdminError(KafkaAdapterError):
+    """A topic could not be created or described."""
+
+
+class KafkaClosed(KafkaAdapterError):  # noqa: N818  (a state, named as such)
+    """The client was already closed."""
+
+
+def translate(exc: BaseException, *, admin: bool = False) -> KafkaAdapterError:
+    """The adapter error for a kafka-python exception (or an error raised while using it)."""
+    if isinstance(exc, KafkaAdapterError):
+        return exc
+    name, detail = type(exc).__name__, str(exc)
+    text = detail if detail.startswith(name) else f"{name}: {detail}" if detail else name
+    if isinstance(exc, kafka_errors.KafkaError) and getattr(exc, "retriable", False):
+        return KafkaUnavailable(text)
+    if isinstance(exc, kafka_errors.BrokerNotAvailableError | TimeoutError | ConnectionError):
+        return KafkaUnavailable(text)
+    if isinstance(exc, kafka_errors.IllegalStateError) and "closed" in str(exc).lower():
+        return KafkaClosed(text)
+    if admin:
+        return TopicAdminError(text)
+    return PublishError(text)
+
+
+@contextmanager
+def mapped_errors(*, admin: bool = False) -> Iterator[None]:
+    """Re-raise kafka-python exceptions (and socket errors) as adapter errors."""
+    try:
+        yield
+    except (kafka_errors.KafkaError, OSError, AssertionError) as exc:
+        # kafka-python reports some misuse (e.g. a send after close) with a bare assert.
+        raise translate(exc, admin=admin) from exc
