@@ -323,10 +323,16 @@ def _die_with_parent() -> None:
 
 
 def _cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters)."""
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters).
+
+    One starting with ``-`` would be read as an option by the storage tool: draw again.
+    """
     import base64  # noqa: PLC0415
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def run_foreground(port: int, run_dir: Path | None = None) -> int:
