@@ -83,6 +83,8 @@ class _Job:
     record: RecordRef | None = None
     pinpoint_candidate_id: str | None = None
     actions: list[ActionRecord] = field(default_factory=list)
+    record_created: bool = False
+    """Pinpoint created the candidate's record for this event (its intent is never discarded)."""
 
     @property
     def team(self) -> str:
@@ -261,7 +263,7 @@ class EventProcessor:
                 found, merged_into, created, status = await self._find_or_create(
                     job, push, reconcile=existing is not None)
             except (AuthError, InvalidRequestError):
-                if existing is None:
+                if existing is None and not job.record_created:
                     self._store.discard_effect(key)  # Pinpoint refused it: nothing to reconcile
                 raise
             self._store.complete_effect(key, _encode_record_id(found.ref, found.candidate_id))
@@ -289,9 +291,8 @@ class EventProcessor:
         if reconcile:
             found = await api.find_record_by_external_reference(tenant, kind, push.external_ref)
             if found is not None:
-                if push.fields:
-                    await api.update_candidate(tenant, found.candidate_id, _custom(push.fields),
-                                               push.protected)
+                if custom := _custom(push.fields):
+                    await api.update_candidate(tenant, found.candidate_id, custom, push.protected)
                 return found, None, False, ActionStatus.RECONCILED
         person_id: str | None = None
         found = None
@@ -315,6 +316,9 @@ class EventProcessor:
             else:
                 found = await api.create_job_seeker(tenant, standard, push.external_ref,
                                                     candidate_id=person_id)
+            # From here on the intent must stay: a refused update below leaves the record in
+            # Pinpoint, and the next attempt finds it by its external reference.
+            job.record_created = True
         if person_id is not None:
             # Merging into a person Pinpoint already had: protected fields only where empty.
             await api.update_candidate(tenant, person_id, push.fields, push.protected)
