@@ -257,12 +257,25 @@ class _Context:
         )
 
     def on_synced(self) -> Decision:
+        # Notes kept for backfill are normally written right after the push; if writing them
+        # was interrupted (a paused team, spent retries, a crash), they are still pending on a
+        # synced candidate: write them first, in order, so none is lost.
+        backlog: tuple[Action, ...] = ()
+        if self.policy.backfill_on_sync and self.state.pending_notes:
+            backlog = tuple(WriteNote(n, backfilled=True) for n in self.state.pending_notes)
         if self.selected:
             return self.verdict(
-                (WriteNote(self.draft(), backfilled=False),),
+                (*backlog, WriteNote(self.draft(), backfilled=False)),
                 Outcome.NOTED,
                 Reason.NOTE_WRITTEN,
                 f"{self.note_type} note on the synced record",
+            )
+        if backlog:
+            return self.verdict(
+                backlog,
+                Outcome.NOTED,
+                Reason.BACKFILL_WRITTEN,
+                f"{len(backlog)} note(s) kept for backfill written",
             )
         if self.note_type is None:
             return self.verdict(

@@ -142,6 +142,9 @@ class Reason(StrEnum):
     """noted: the activity is selected in `create_notes_upon` and the candidate is synced."""
     MANUAL_UPDATE_SYNCED = "manual_update_synced"
     """updated: `sync_manual_updates` is on and the candidate is synced."""
+    BACKFILL_WRITTEN = "backfill_written"
+    """noted: notes kept for backfill were still pending on a synced candidate (writing them
+    after the push was interrupted) and are written now, in order."""
     KEPT_FOR_BACKFILL = "kept_for_backfill"
     """deferred: not synced yet, `only_notes_on_synced` and `backfill_on_sync` are on."""
     INTEGRATION_INACTIVE = "integration_inactive"

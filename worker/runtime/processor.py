@@ -43,7 +43,12 @@ from worker.core.policy import EffectivePolicy, resolve_policy
 from worker.kafka.records import InboundRecord
 from worker.observability.masking import mask_pii, register_secret
 from worker.observability.metrics import Metrics
-from worker.pinpoint.errors import AuthError, InvalidRequestError, PinpointError
+from worker.pinpoint.errors import (
+    AuthError,
+    InvalidRequestError,
+    PinpointError,
+    RateLimitedError,
+)
 from worker.pinpoint.models import (
     CUSTOM_PREFIX,
     CreatedRecord,
@@ -165,9 +170,7 @@ class EventProcessor:
             if decision.actions:
                 job = _Job(event, state, self._tenant(policy),
                            pinpoint_candidate_id=state.pinpoint_candidate_id)
-                if state.record_kind is not None and state.record_id is not None:
-                    job.record = RecordRef(_RECORD_KIND[state.record_kind], state.record_id)
-                await self._apply(job, decision)
+                await self._apply_until_not_rate_limited(job, decision, bound)
         except (AuthError, TeamCredentialsMissing) as exc:
             self.forget_credentials(policy.subdomain)
             bound.warning("team's Pinpoint credentials refused; team paused, event kept",
@@ -197,7 +200,13 @@ class EventProcessor:
         if record.value is None:
             raise InvalidEvent(EventErrorReason.INVALID_EVENT, "the record has no value (null)")
         event = parse_event(record.value)
-        if record.key_text is not None and record.key_text != event.key:
+        if record.key_text is None:
+            raise InvalidEvent(
+                EventErrorReason.INVALID_EVENT,
+                "the record has no key, or a key that is not UTF-8: it must be"
+                " team_id:candidate_id (per-candidate order depends on it)",
+            )
+        if record.key_text != event.key:
             raise InvalidEvent(
                 EventErrorReason.INVALID_EVENT,
                 "the record key does not match data.team_id:data.candidate.id"
@@ -230,6 +239,25 @@ class EventProcessor:
 
     # ---- effects ------------------------------------------------------------------------------
 
+    async def _apply_until_not_rate_limited(self, job: _Job, decision: Decision,
+                                            bound: structlog.typing.FilteringBoundLogger) -> None:
+        """Apply the decision; a 429 that outlasted the client's deadline is never a failure
+        (DESIGN 3): wait and apply again. Effects already done are skipped by the ledger."""
+        state = job.state
+        while True:
+            job.actions.clear()
+            job.record = None
+            if state.record_kind is not None and state.record_id is not None:
+                job.record = RecordRef(_RECORD_KIND[state.record_kind], state.record_id)
+            try:
+                await self._apply(job, decision)
+            except RateLimitedError as exc:
+                wait = max(exc.retry_after or 1.0, 0.5)
+                bound.info("still rate limited; waiting before applying again", seconds=wait)
+                await asyncio.sleep(wait)
+                continue
+            return
+
     async def _apply(self, job: _Job, decision: Decision) -> None:
         team, cand, state = job.team, job.candidate, job.state
         for action in decision.actions:
@@ -261,7 +289,7 @@ class EventProcessor:
                 self._store.begin_effect(key, team_id=job.team, kind=push.create_kind)
             try:
                 found, merged_into, created, status = await self._find_or_create(
-                    job, push, reconcile=existing is not None)
+                    job, push)
             except (AuthError, InvalidRequestError):
                 if existing is None and not job.record_created:
                     self._store.discard_effect(key)  # Pinpoint refused it: nothing to reconcile
@@ -279,7 +307,7 @@ class EventProcessor:
         return found.ref
 
     async def _find_or_create(
-        self, job: _Job, push: PushCandidate, *, reconcile: bool,
+        self, job: _Job, push: PushCandidate,
     ) -> tuple[CreatedRecord, str | None, bool, ActionStatus]:
         """The candidate's record: found by its external reference (after a crash), merged
         into the person Pinpoint already has (by e-mail), or created.
@@ -288,14 +316,15 @@ class EventProcessor:
         created, and how the effect came about."""
         api, tenant = self._pinpoint, job.tenant
         kind = _RECORD_KIND[push.destination]
-        if reconcile:
-            found = await api.find_record_by_external_reference(tenant, kind, push.external_ref)
-            if found is not None:
-                if custom := _custom(push.fields):
-                    await api.update_candidate(tenant, found.candidate_id, custom, push.protected)
-                return found, None, False, ActionStatus.RECONCILED
+        # The record is looked up by its external reference before any create, even without
+        # an intent in this store: another worker with its own store (or a store that was lost)
+        # may have made it already. One GET per new candidate; never a second record.
+        found = await api.find_record_by_external_reference(tenant, kind, push.external_ref)
+        if found is not None:
+            if custom := _custom(push.fields):
+                await api.update_candidate(tenant, found.candidate_id, custom, push.protected)
+            return found, None, False, ActionStatus.RECONCILED
         person_id: str | None = None
-        found = None
         if push.merge and push.email:
             matches = await api.find_candidates_by_email(tenant, push.email)
             if matches:

@@ -127,6 +127,12 @@ class KeyOrderedScheduler:
             tracker = self._offsets.get(record.tp)
             if tracker is None or record.tp in self._closing:
                 continue  # fetched before a revoke or loss: it will be redelivered to the owner
+            last = tracker.last_seen
+            if last is not None and record.offset <= last:
+                # A fetch that repeats offsets (a seek, a retried fetch): already taken in.
+                log.warning("repeated offset ignored", partition=str(record.tp),
+                            offset=record.offset, last_seen=last)
+                continue
             tracker.received(record.offset)
             key = record.key_text or f"\x00{record.tp}:{record.offset}"  # keyless: its own lane
             lane = self._lanes.get(key)

@@ -269,8 +269,9 @@ async def test_added_creates_a_job_seeker_and_reports_it() -> None:
     """candidate.added pushes: one job seeker with the external reference, outcome synced."""
     env = Env()
     assert await env.run(env.event("candidate.added")) is ProcessResult.DONE
-    assert env.pinpoint.ops() == ["find_candidates_by_email", "create_job_seeker"]
-    fields, ref, person = env.pinpoint.calls[1][1]
+    assert env.pinpoint.ops() == ["find_record_by_external_reference",
+                                  "find_candidates_by_email", "create_job_seeker"]
+    fields, ref, person = env.pinpoint.calls[2][1]
     assert ref == ext_ref(env)
     assert person is None
     assert fields["first_name"] == env.cand.snapshot["first_name"]
@@ -296,11 +297,12 @@ async def test_custom_fields_go_through_an_update_after_create() -> None:
     env = Env(field_mapping={"string": {"first_name": "first_name", "last_name": "last_name",
                                         "email": "email", "job_title": "custom:42"}})
     await env.run(env.event("candidate.added"))
-    assert env.pinpoint.ops() == ["find_candidates_by_email", "create_job_seeker",
+    assert env.pinpoint.ops() == ["find_record_by_external_reference",
+                                  "find_candidates_by_email", "create_job_seeker",
                                   "update_candidate"]
-    fields = env.pinpoint.calls[1][1][0]
+    fields = env.pinpoint.calls[2][1][0]
     assert "custom:42" not in fields
-    _, update, _ = env.pinpoint.calls[2][1]
+    _, update, _ = env.pinpoint.calls[3][1]
     assert update == {"custom:42": env.cand.snapshot["job_title"]}
 
 
@@ -308,8 +310,9 @@ async def test_mapped_campaign_creates_an_application() -> None:
     """A campaign mapped to a job lands as an application to that job."""
     env = Env(destination={"campaign_jobs": {"camp-1": "job-9"}})
     await env.run(env.event("candidate.added"))
-    assert env.pinpoint.ops() == ["find_candidates_by_email", "create_application"]
-    job, _, ref, _ = env.pinpoint.calls[1][1]
+    assert env.pinpoint.ops() == ["find_record_by_external_reference",
+                                  "find_candidates_by_email", "create_application"]
+    job, _, ref, _ = env.pinpoint.calls[2][1]
     assert (job, ref) == ("job-9", ext_ref(env))
     [outcome] = env.publisher.outcomes()
     assert outcome["actions"][0]["kind"] == "create_application"
@@ -407,7 +410,7 @@ async def test_do_not_merge_creates_a_new_record() -> None:
     env = Env(general={"do_not_merge": True})
     env.pinpoint.add_person(env.cand.snapshot["emails"][0], first_name="Existing")
     await env.run(env.event("candidate.added"))
-    assert env.pinpoint.ops() == ["create_job_seeker"]
+    assert env.pinpoint.ops() == ["find_record_by_external_reference", "create_job_seeker"]
     assert len(env.pinpoint.records_of(ext_ref(env))) == 1
     assert len(env.pinpoint.candidates) == 2
 
