@@ -215,11 +215,11 @@ class Stack:
         self.processes.append(wp)
         return wp
 
-    async def start_worker(self, **overrides: Any) -> Worker:
+    async def start_worker(self, *, ready_within: float = 60, **overrides: Any) -> Worker:
         worker = Worker(self.config(**overrides), handle_signals=False)
         task = asyncio.get_running_loop().create_task(worker.run())
         self.workers.append((worker, task))
-        deadline = asyncio.get_running_loop().time() + 60
+        deadline = asyncio.get_running_loop().time() + ready_within
         while not worker.health.ready:
             if task.done():
                 raise AssertionError(f"worker exited early with {task.result()}")
@@ -263,7 +263,7 @@ class Stack:
         """The consumer group's committed offsets on the events topic, by partition."""
         admin = KafkaAdminClient(**self.options, client_id="tests-admin")
         try:
-            offsets = admin.list_consumer_group_offsets(self.group)
+            offsets = admin.list_group_offsets(self.group)[self.group]
         finally:
             admin.close()
         return {tp.partition: om.offset for tp, om in offsets.items()
