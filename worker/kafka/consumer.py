@@ -33,7 +33,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
+from kafka.structs import MemberState, OffsetAndMetadata
 
 from worker.kafka.records import InboundRecord, PartitionId
 
@@ -112,6 +112,7 @@ class GroupConsumer(threading.Thread):
         self._paused: set[TopicPartition] = set()
         self._consumer: KafkaConsumer | None = None
         self._final_offsets: Mapping[PartitionId, int] | None = None
+        self._joined = False
         self.error: BaseException | None = None
         self.started = threading.Event()
 
@@ -174,8 +175,14 @@ class GroupConsumer(threading.Thread):
             while not self._stop_event.is_set():
                 self._apply_commands(consumer)
                 self._hold_if_backlogged(consumer)
+                _release_parked_fetches(consumer)
                 batch = consumer.poll(timeout_ms=s.poll_timeout_ms)
                 self._events.polled()
+                if not self._joined and consumer.group_metadata().state == MemberState.STABLE:
+                    # A member given no partition (more members than partitions) is never told
+                    # "assigned" under the cooperative protocol, yet it has joined the group.
+                    self._joined = True
+                    self._events.assigned([])
                 if batch and not self._halted:
                     self._hand_over(batch)
                 if time.monotonic() >= next_stats:
@@ -267,6 +274,7 @@ class GroupConsumer(threading.Thread):
     # ---- listener callbacks (kafka-python's network thread) ------------------------------------
 
     def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._joined = True
         tps = sorted(PartitionId(tp.topic, tp.partition) for tp in assigned)
         log.info("partitions assigned", partitions=[str(tp) for tp in tps])
         if self._consumer is not None:
@@ -307,3 +315,24 @@ class GroupConsumer(threading.Thread):
         self._paused.difference_update(lost)
         log.warning("partitions lost", partitions=[str(tp) for tp in tps])
         self._events.lost(tps)
+
+
+def _release_parked_fetches(consumer: KafkaConsumer) -> None:
+    """Work around kafka-python 3.0.12 never fetching a resumed partition again.
+
+    When a partition is paused with fetched records not yet returned, the fetcher parks them
+    (``_paused_partition_records``, KAFKA-7548) and leaves that partition out of every fetch
+    request while they are parked. It gives them back only when its in-line slot
+    (``_next_partition_records``) is ``None``; but after the first fetch that slot holds a
+    drained, falsy batch and is never reset to ``None``, so parked records are almost never given
+    back and the resumed partition silently stops being consumed (lag grows, nothing is paused,
+    nothing is in flight). Emptying the slot when it only holds a drained batch is what the
+    fetcher itself treats as equivalent (it tests the slot for truth), and lets it give the
+    parked records back on this poll.
+    """
+    fetcher = getattr(consumer, "_fetcher", None)
+    if fetcher is None or not getattr(fetcher, "_paused_partition_records", None):
+        return
+    slot = getattr(fetcher, "_next_partition_records", None)
+    if slot is not None and not slot:
+        fetcher._next_partition_records = None
