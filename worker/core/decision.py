@@ -36,7 +36,7 @@ from typing import Final
 
 from worker.core.enums import ActionKind, DestinationKind, EventType, Outcome, Reason
 from worker.core.events import CampaignEvent
-from worker.core.fields import MappedFields, map_fields
+from worker.core.fields import MappedFields, map_fields, map_filterable
 from worker.core.notes import note_ref, note_text
 from worker.core.policy import EffectivePolicy
 
@@ -172,8 +172,6 @@ class _Context:
 
     __slots__ = (
         "event",
-        "filterable",
-        "ignored",
         "mapped",
         "note_type",
         "policy",
@@ -186,14 +184,6 @@ class _Context:
         self.policy = policy
         self.state = state
         self.mapped: MappedFields | None = None
-        self.filterable: Mapping[str, str] = _NO_VALUES
-        self.ignored: tuple[str, ...] = ()
-        if policy.filterable or event.data.candidate.tagged_fields:
-            mapped = self.fields()
-            self.ignored = mapped.ignored_tags
-            if policy.filterable:
-                values = mapped.values
-                self.filterable = {f: values[f] for f in policy.filterable if f in values}
         self.note_type = event.note_type
         self.selected = self.note_type is not None and self.note_type in policy.create_notes_upon
 
@@ -210,15 +200,32 @@ class _Context:
         detail: str,
         missing: tuple[str, ...] = (),
     ) -> Decision:
+        """The decision, with the filterable fields' values and the ignored tags.
+
+        Those need only part of the field mapping: unless the full mapping was already made
+        (for a push or an update), only the filterable fields are mapped.
+        """
+        policy = self.policy
+        filterable: Mapping[str, str] = _NO_VALUES
+        ignored: tuple[str, ...] = ()
+        candidate = self.event.data.candidate
+        if policy.filterable or candidate.tagged_fields:
+            mapped = self.mapped
+            if mapped is None:
+                mapped = map_filterable(candidate, policy)
+            ignored = mapped.ignored_tags
+            if policy.filterable:
+                values = mapped.values
+                filterable = {f: values[f] for f in policy.filterable if f in values}
         return Decision(
             actions,
             outcome,
             reason,
             detail,
             missing,
-            self.filterable,
-            self.policy.policy_version,
-            self.ignored,
+            filterable,
+            policy.policy_version,
+            ignored,
         )
 
     def draft(self) -> NoteDraft:
@@ -238,7 +245,9 @@ class _Context:
             return self.verdict(
                 (), Outcome.SKIPPED, Reason.MANUAL_UPDATES_DISABLED, "sync manual updates is off"
             )
-        mapped = map_fields(self.event.data.candidate, self.policy, with_sources=True)
+        mapped = self.mapped = map_fields(
+            self.event.data.candidate, self.policy, with_sources=True
+        )
         changed = self.event.data.changed_fields
         values = mapped.only_changed(changed) if changed else dict(mapped.values)
         if not values:

@@ -63,6 +63,8 @@ class EffectivePolicy:
     """The user has overrides, but the team is locked and the user is not an admin."""
     field_plan: FieldPlan = field(default=EMPTY_PLAN, compare=False, repr=False)
     """The mappings compiled for `worker.core.fields.map_fields`."""
+    filterable_plan: FieldPlan = field(default=EMPTY_PLAN, compare=False, repr=False)
+    """The part of `field_plan` that fills the filterable fields (`map_filterable`)."""
 
 
 INACTIVE_POLICY: Final = EffectivePolicy(active=False)
@@ -112,6 +114,8 @@ def _resolve(
     string_mapping = settings.string_mapping()
     list_mapping = {v: tuple(dict.fromkeys(t)) for v, t in mapping.list_.items()}
     social_mapping = dict(mapping.social)
+    filterable = tuple(dict.fromkeys(fields.filterable))
+    plan = compile_plan(string_mapping, list_mapping, social_mapping)
     return EffectivePolicy(
         active=settings.integration.active,
         team_id=settings.team_id,
@@ -128,7 +132,7 @@ def _resolve(
         displayed=frozenset(fields.displayed),
         mandatory=tuple(dict.fromkeys(fields.mandatory)),
         protected=frozenset(fields.protected),
-        filterable=tuple(dict.fromkeys(fields.filterable)),
+        filterable=filterable,
         string_mapping=MappingProxyType(string_mapping),
         list_mapping=MappingProxyType(list_mapping),
         social_mapping=MappingProxyType(social_mapping),
@@ -136,5 +140,6 @@ def _resolve(
         job_id=job_id,
         override_applied=applied,
         override_ignored=ignored,
-        field_plan=compile_plan(string_mapping, list_mapping, social_mapping),
+        field_plan=plan,
+        filterable_plan=plan.restricted(filterable),
     )

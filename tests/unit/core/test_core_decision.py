@@ -21,6 +21,7 @@ from worker.core.decision import (
 )
 from worker.core.enums import ActionKind, DestinationKind, NoteType, Outcome, Reason, SyncTrigger
 from worker.core.events import EVENT_STAGES, CampaignEvent
+from worker.core.fields import map_fields, map_filterable
 from worker.core.notes import note_ref
 from worker.core.policy import INACTIVE_POLICY, EffectivePolicy, resolve_policy
 
@@ -612,3 +613,17 @@ def test_decide_never_raises_and_is_deterministic(
     for action in first.actions:
         if isinstance(action, WriteNote | KeepForBackfill):
             assert action.note.text.endswith(action.note.ref)
+
+
+@settings(max_examples=300, deadline=None)
+@given(candidate=_candidates, policy=_policies())
+def test_filterable_mapping_agrees_with_full_mapping(
+    candidate: dict[str, Any], policy: EffectivePolicy
+) -> None:
+    """The reduced mapping used for filterable fields gives the full mapping's values and tags."""
+    snapshot = make_event("added", candidate=candidate).data.candidate
+    full = map_fields(snapshot, policy)
+    reduced = map_filterable(snapshot, policy)
+    for name in policy.filterable:
+        assert reduced.values.get(name) == full.values.get(name)
+    assert reduced.ignored_tags == full.ignored_tags
