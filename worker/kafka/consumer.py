@@ -168,6 +168,9 @@ class GroupConsumer(threading.Thread):
             max_poll_interval_ms=s.max_poll_interval_ms,
         )
         self._consumer = consumer
+        # The topic's metadata before joining: a group leader that assigns without it gives
+        # nobody anything and, now and then, never notices the partitions arriving afterwards.
+        consumer.partitions_for_topic(s.topic)
         consumer.subscribe([s.topic], listener=_Listener(self))
         self.started.set()
         next_stats = time.monotonic() + s.stats_interval_s
