@@ -215,16 +215,21 @@ class Stack:
         self.processes.append(wp)
         return wp
 
-    async def start_worker(self, *, ready_within: float = 60, **overrides: Any) -> Worker:
+    async def start_worker(self, *, ready_within: float = 60, holds_partitions: bool = True,
+                           **overrides: Any) -> Worker:
+        """Run a worker in this loop until it is ready (and, unless told otherwise, holds
+        partitions: a member of the group that never gets any would process nothing)."""
         worker = Worker(self.config(**overrides), handle_signals=False)
-        task = asyncio.get_running_loop().create_task(worker.run())
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(worker.run())
         self.workers.append((worker, task))
-        deadline = asyncio.get_running_loop().time() + ready_within
-        while not worker.health.ready:
+        deadline = loop.time() + ready_within
+        while not worker.health.ready or (holds_partitions and not worker.scheduler.partitions()):
             if task.done():
                 raise AssertionError(f"worker exited early with {task.result()}")
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"worker not ready: {worker.health.missing()}")
+            if loop.time() > deadline:
+                raise AssertionError(f"worker not ready: {worker.health.missing()}" if not
+                                     worker.health.ready else "worker ready, but no partition")
             await asyncio.sleep(0.05)
         return worker
 

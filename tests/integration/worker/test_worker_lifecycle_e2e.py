@@ -121,7 +121,7 @@ async def test_a_spare_worker_turns_ready_and_takes_over(stack: Stack) -> None:
     events = campaign("spare", 10, seed=45)
     outcomes = stack.reader(stack.outcomes_topic)
     owner = await stack.start_worker()
-    spare = await stack.start_worker(ready_within=20)
+    spare = await stack.start_worker(ready_within=20, holds_partitions=False)
     assert spare.health.ready
     assert not spare.scheduler.partitions()
     stack.produce(events[:20])
