@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime
 from typing import Final
 
 from worker.core.enums import Channel, EventType
@@ -37,6 +38,8 @@ _HEADLINES: Final = {
     EventType.CANDIDATE_UPDATED: "Details updated in SourceWhale",
 }
 _TAGS: Final = re.compile(r"<[^>]{0,500}>")
+_OUTREACH_SENT: Final = EventType.OUTREACH_SENT
+_REPLIED: Final = EventType.CANDIDATE_REPLIED
 
 
 def note_ref(team_id: str, event_id: str) -> str:
@@ -61,36 +64,54 @@ def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
 
 
 def note_text(event: CampaignEvent, ref: str) -> str:
-    """The comment body for `event`, ending with its reference marker."""
+    """The comment body for `event`, ending with its reference marker.
+
+    It runs for every note decided: the text is built by concatenation rather than from a list
+    of lines, and the campaign line, the same for every note of a campaign, is memoized.
+    """
     data = event.data
-    lines: list[str] = []
+    kind = event.type
     body: str | None = None
-    if event.type is EventType.OUTREACH_SENT and data.step is not None:
-        step = data.step
-        verb = _STEP_VERBS.get(step.channel, "sent")
-        lines.append(f"{CHANNEL_LABELS[step.channel]} {verb} (step {step.number})")
-        if step.subject and step.subject.strip():
-            lines.append(f"Subject: {excerpt(step.subject, 200)}")
+    if kind is _OUTREACH_SENT and (step := data.step) is not None:
+        channel = step.channel
+        text = f"{CHANNEL_LABELS[channel]} {_STEP_VERBS.get(channel, 'sent')} (step {step.number})"
+        subject = step.subject
+        if subject and subject.strip():
+            text = f"{text}\nSubject: {excerpt(subject, 200)}"
         body = step.body
-    elif event.type is EventType.CANDIDATE_REPLIED and data.reply is not None:
-        lines.append(f"Replied by {CHANNEL_LABELS[data.reply.channel]}")
-        body = data.reply.snippet
+    elif kind is _REPLIED and (reply := data.reply) is not None:
+        text = "Replied by " + CHANNEL_LABELS[reply.channel]
+        body = reply.snippet
     else:
-        lines.append(_HEADLINES[event.type])
-    if data.campaign_name and data.campaign_name.strip():
-        lines.append(f"Campaign: {excerpt(data.campaign_name, 200)} ({data.campaign_id})")
-    else:
-        lines.append(f"Campaign: {data.campaign_id}")
-    quoted = excerpt(body)
-    if quoted:
-        lines.append(f'"{quoted}"')
-    lines.append(f"When: {_utc(event)}")
-    lines.append(REF_LABEL + ref)
-    return "\n".join(lines)
+        text = _HEADLINES[kind]
+    key = (data.campaign_name, data.campaign_id)
+    campaign = _CAMPAIGN_LINES.get(key)
+    if campaign is None:
+        campaign = _campaign_line(*key)
+    text = f"{text}\n{campaign}"
+    if body and (quoted := excerpt(body)):
+        text = f'{text}\n"{quoted}"'
+    return f"{text}\nWhen: {_utc(event.time)}\n{REF_LABEL}{ref}"
 
 
-def _utc(event: CampaignEvent) -> str:
-    m = event.time
+_CAMPAIGN_LINES: Final[dict[tuple[str | None, str], str]] = {}
+"""Memo of `_campaign_line`: every note of a campaign has the same campaign line."""
+_CAMPAIGN_LINES_LIMIT: Final = 4_096
+
+
+def _campaign_line(name: str | None, campaign_id: str) -> str:
+    """The `Campaign:` line of a note (its name when known, and its id), memoized."""
+    if name and name.strip():
+        line = f"Campaign: {excerpt(name, 200)} ({campaign_id})"
+    else:
+        line = f"Campaign: {campaign_id}"
+    if len(_CAMPAIGN_LINES) >= _CAMPAIGN_LINES_LIMIT:
+        _CAMPAIGN_LINES.clear()
+    _CAMPAIGN_LINES[(name, campaign_id)] = line
+    return line
+
+
+def _utc(m: datetime) -> str:
     offset = m.utcoffset()
     if offset:
         m = m - offset
