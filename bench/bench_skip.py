@@ -29,6 +29,7 @@ from common import (
     Names,
     WorkerProcess,
     cpu_seconds,
+    crc_implementation,
     kafka_bootstrap,
     make_topics,
     produce_events,
@@ -55,6 +56,7 @@ def main() -> int:
     args = parser.parse_args()
     n = args.events or (50_000 if args.quick else 200_000)
     names = Names("skip")
+    say(f"kafka-python CRC-32C: {crc_implementation()}")
     run_dir = RUN_ROOT / f"skip-{names.token}"
     with kafka_bootstrap("skip") as bootstrap:
         topics = make_topics(bootstrap, names, PARTITIONS)

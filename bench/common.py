@@ -51,6 +51,17 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def crc_implementation() -> str:
+    """Which CRC-32C kafka-python uses to check fetched batches and build produced ones.
+
+    Without the optional ``crc32c`` package it falls back to a pure-Python loop, which dominates
+    the cost of consuming (and producing) in this process and in the worker alike.
+    """
+    from kafka.record import util  # noqa: PLC0415
+
+    return "C extension (crc32c)" if util.crc32c_c is not None else "pure Python (no crc32c)"
+
+
 # ---- broker, topics, names --------------------------------------------------------------------
 
 
