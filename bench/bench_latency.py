@@ -17,7 +17,8 @@ after the other, and commits every second; its rate is extrapolated from that sa
 teams' results are checked in the simulator (one job seeker and one note per candidate) and the
 requests per event are compared, so that both did the same work.
 
-Run: ``.venv/bin/python bench/bench_latency.py [--quick] [--candidates N] [--latency-ms MS]``.
+Run: ``.venv/bin/python bench/bench_latency.py [--quick] [--candidates N] [--latency-ms MS]
+[--max-inflight N] [--max-inflight-per-team N]``.
 """
 
 from __future__ import annotations
@@ -135,7 +136,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="1,000 candidates")
     parser.add_argument("--candidates", type=int, help="candidates (default 2,000)")
     parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--max-inflight", type=int, default=WORKER_SETTINGS["max_inflight"])
+    parser.add_argument("--max-inflight-per-team", type=int,
+                        default=WORKER_SETTINGS["max_inflight_per_team"])
     args = parser.parse_args()
+    WORKER_SETTINGS.update(max_inflight=args.max_inflight,
+                           max_inflight_per_team=args.max_inflight_per_team)
     configure_logging("console", "WARNING")
     n = args.candidates or (1_000 if args.quick else 2_000)
     names = Names("latency")
