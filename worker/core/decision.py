@@ -30,9 +30,9 @@ backfill was turned off). `KeepForBackfill` appends its note to the pending note
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NamedTuple
 
 from worker.core.enums import ActionKind, DestinationKind, EventType, Outcome, Reason
 from worker.core.events import CampaignEvent
@@ -43,16 +43,20 @@ from worker.core.policy import EffectivePolicy
 _NO_VALUES: Final[Mapping[str, str]] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class NoteDraft:
-    """A note to write as a Pinpoint comment."""
+class NoteDraft(NamedTuple):
+    """A note to write as a Pinpoint comment.
+
+    - `ref`: short stable reference of the event (`note_ref`); `text` ends with it.
+    - `text`: the full comment body.
+    - `event_id`: the id of the event the note is about.
+
+    Immutable; a named tuple rather than a frozen dataclass because one is built for most
+    events on the hot path, and a tuple is built about three times faster.
+    """
 
     ref: str
-    """Short stable reference of the event (`note_ref`); `text` ends with it."""
     text: str
-    """The full comment body."""
     event_id: str
-    """The id of the event the note is about."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,27 +73,32 @@ class CandidateState:
     """Notes kept for backfill, oldest first."""
 
 
-@dataclass(frozen=True, slots=True)
-class PushCandidate:
+# The actions are named tuples (immutable, and built about three times faster than frozen
+# dataclasses: several are built for most events on the hot path). Each is its own class, so
+# the executor dispatches on `isinstance`.
+
+
+class PushCandidate(NamedTuple):
     """Create the candidate's Pinpoint record, or merge into an existing one.
 
     `merge`: look for an existing record of the same person (known mapping, else e-mail match)
     and update it; off (`do_not_merge`) creates a new one. Either way the executor first looks
     for the record this team's candidate already has through `external_ref` (never two records).
     On an existing record, `protected` fields are written only where Pinpoint's value is empty.
+
+    - `job_id`: the Pinpoint job of the application (when `destination` is `application`).
+    - `fields`: Pinpoint field (`first_name`, ..., `custom:<id>`) → value; only non-empty values.
+    - `email`: the e-mail to match an existing person on (when merging).
+    - `external_ref`: `external_system_reference` of the record (`external_ref`).
     """
 
     merge: bool
     destination: DestinationKind
     job_id: str | None
-    """The Pinpoint job of the application (when `destination` is `application`)."""
     fields: Mapping[str, str]
-    """Pinpoint field (`first_name`, ..., `custom:<id>`) → value; only non-empty values."""
     protected: frozenset[str]
     email: str | None
-    """The e-mail to match an existing person on (when merging)."""
     external_ref: str
-    """`external_system_reference` of the record (`external_ref`)."""
 
     @property
     def create_kind(self) -> ActionKind:
@@ -99,25 +108,24 @@ class PushCandidate:
         return ActionKind.CREATE_JOB_SEEKER
 
 
-@dataclass(frozen=True, slots=True)
-class UpdateCandidate:
+class UpdateCandidate(NamedTuple):
     """Update the synced candidate's Pinpoint record (protected fields only where empty)."""
 
     fields: Mapping[str, str]
     protected: frozenset[str]
 
 
-@dataclass(frozen=True, slots=True)
-class WriteNote:
-    """Write a note on the candidate's Pinpoint record (the record known after earlier actions)."""
+class WriteNote(NamedTuple):
+    """Write a note on the candidate's Pinpoint record (the record known after earlier actions).
+
+    `backfilled`: the note was kept from before the candidate was synced.
+    """
 
     note: NoteDraft
     backfilled: bool
-    """The note was kept from before the candidate was synced."""
 
 
-@dataclass(frozen=True, slots=True)
-class KeepForBackfill:
+class KeepForBackfill(NamedTuple):
     """Keep a note, to be written when the candidate gets synced."""
 
     note: NoteDraft
@@ -126,22 +134,29 @@ class KeepForBackfill:
 Action = PushCandidate | UpdateCandidate | WriteNote | KeepForBackfill
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What to do about one event, and why."""
+class Decision(NamedTuple):
+    """What to do about one event, and why.
+
+    - `actions`: what the executor carries out, in order.
+    - `outcome`, `reason`: the verdict, counted in metrics and written to the outcome record.
+    - `detail`: a short explanation for humans (logs, dry-run output); never personal data.
+    - `missing_fields`: the empty mandatory fields (outcome `blocked_mandatory_fields`).
+    - `filterable`: values of the team's filterable fields, for SourceWhale's search index.
+    - `policy_version`: the version of the team settings the decision was made under.
+    - `ignored_tagged_fields`: tagged fields ignored because they are not displayed fields.
+
+    Immutable; a named tuple rather than a frozen dataclass because one is built for every
+    event, and a tuple of eight fields is built about three times faster.
+    """
 
     actions: tuple[Action, ...]
     outcome: Outcome
     reason: Reason
     detail: str | None = None
-    """A short explanation for humans (logs, dry-run output); never personal data."""
     missing_fields: tuple[str, ...] = ()
-    """The empty mandatory fields (outcome `blocked_mandatory_fields`)."""
-    filterable: Mapping[str, str] = field(default_factory=lambda: _NO_VALUES)
-    """Values of the team's filterable fields, for SourceWhale's search index."""
+    filterable: Mapping[str, str] = _NO_VALUES
     policy_version: int | None = None
     ignored_tagged_fields: tuple[str, ...] = ()
-    """Tagged fields ignored because they are not displayed fields."""
 
 
 def external_ref(team_id: str, candidate_id: str) -> str:
