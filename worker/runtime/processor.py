@@ -189,8 +189,11 @@ class EventProcessor:
 
         await self._publish_outcome(record, event, outcome, reason, job=job, decision=decision,
                                     detail=dead_letter_detail)
-        self._store.begin_effect(done_key, team_id=event.team_id, kind="event")
-        self._store.complete_effect(done_key, None)
+        if outcome is not Outcome.DEAD_LETTERED:
+            # A dead-lettered event gets no done mark: redriven later (or redelivered), it is
+            # tried again, and the ledger still keeps every effect it did apply from repeating.
+            self._store.begin_effect(done_key, team_id=event.team_id, kind="event")
+            self._store.complete_effect(done_key, None)
         lag = (self._clock() - event.event_time).total_seconds()
         self._metrics.event_processed(event.type, outcome, reason, max(lag, 0.0))
         bound.debug("event processed", outcome=str(outcome), reason=str(reason))

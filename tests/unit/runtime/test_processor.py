@@ -572,6 +572,24 @@ async def test_invalid_request_is_dead_lettered_with_headers() -> None:
     assert env.sample("dead_letters_total", {"reason": "pinpoint_invalid"}) == 1
 
 
+async def test_dead_lettered_event_is_tried_again_when_redriven() -> None:
+    """A dead-lettered event gets no done mark: redriven (or redelivered), it is applied again,
+    and the effect it did apply before is not repeated."""
+    env = Env(general={"create_notes_upon": ["replied"]})
+    env.pinpoint.fail("write_comment", TransientError(
+        "503", operation="write_comment", status=503, attempts=5))
+    reply = env.event("candidate.replied", reply={"channel": "email", "snippet": "Sure"})
+    assert await env.run(reply) is ProcessResult.DONE
+    [(_, _, headers)] = env.publisher.dead_letters()
+    assert headers["dlq.reason"] == "retries_exhausted"
+    creates = env.pinpoint.ops().count("create_job_seeker")
+    assert creates == 1
+    assert await env.run(reply) is ProcessResult.DONE
+    assert env.pinpoint.ops().count("create_job_seeker") == creates
+    assert env.pinpoint.ops()[-1] == "write_comment"
+    assert env.publisher.outcomes()[-1]["outcome"] == "noted"  # the record exists by now
+
+
 async def test_spent_retry_budget_is_dead_lettered() -> None:
     """A transient failure past its retry budget is dead-lettered as retries_exhausted, with
     its attempts; the intent stays (the request may have landed)."""
