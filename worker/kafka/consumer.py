@@ -30,9 +30,10 @@ from typing import Any, Protocol
 
 import structlog
 from kafka import KafkaConsumer, TopicPartition
+from kafka import errors as kafka_errors
 from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, RebalanceInProgressError
 from kafka.structs import MemberState, OffsetAndMetadata
 
 from worker.kafka.records import InboundRecord, PartitionId
@@ -193,12 +194,15 @@ class GroupConsumer(threading.Thread):
                     self._report_highwater(consumer)
         finally:
             self._apply_commands(consumer)
+            leftover: dict[TopicPartition, Any] = {}
             if self._final_offsets:
-                self._commit_now(consumer, self._final_offsets)
+                leftover = self._commit_final(consumer, self._final_offsets)
             with contextlib.suppress(Exception):
                 # The listener's revoke on close must not wait for a loop that is stopping.
                 consumer.close(autocommit=False, timeout_ms=10_000)
             self._consumer = None
+            if leftover:
+                self._commit_after_leaving(leftover)
 
     def _hand_over(self, batch: dict[TopicPartition, list[Any]]) -> None:
         records: list[InboundRecord] = []
@@ -273,6 +277,61 @@ class GroupConsumer(threading.Thread):
             log.warning("commit failed; will retry with the next commit", error=str(exc))
             return False
         return True
+
+    def _commit_final(self, consumer: KafkaConsumer,
+                      offsets: Mapping[PartitionId, int]) -> dict[TopicPartition, Any]:
+        """The last commit before leaving. A rebalance in progress (another member joining or
+        leaving) refuses commits until this member has rejoined: poll to let it finish (every
+        partition is paused, nothing is handed over), then commit what is still assigned.
+        Returns what could not be committed this way (see `_commit_after_leaving`)."""
+        deadline = time.monotonic() + 3.0
+        while True:
+            assigned = consumer.assignment()
+            payload = {TopicPartition(*tp): OffsetAndMetadata(off, "", -1)
+                       for tp, off in offsets.items() if TopicPartition(*tp) in assigned}
+            if not payload:
+                return {}
+            try:
+                consumer.commit(payload, timeout_ms=self._settings.commit_timeout_ms)
+            except RebalanceInProgressError:
+                if time.monotonic() >= deadline:
+                    return payload
+                consumer.pause(*assigned)
+                consumer.poll(timeout_ms=200)
+            except KafkaError as exc:
+                log.warning("final commit failed; the records after the last commit will be"
+                            " redelivered (idempotently)", error=str(exc))
+                return {}
+            else:
+                return {}
+
+    def _commit_after_leaving(self, payload: dict[TopicPartition, Any]) -> None:
+        """Commit as a group's administrator once this member has left: the broker accepts it
+        only while the group has no member, so offsets already moved on by a new owner are
+        never overwritten."""
+        from kafka.admin import KafkaAdminClient  # noqa: PLC0415
+
+        admin = None
+        try:
+            admin = KafkaAdminClient(**self._settings.client_options,
+                                     client_id=f"pinpoint-sync-{self._settings.group_id}-final")
+            results = admin.alter_group_offsets(self._settings.group_id, payload)
+            refused = {str(tp): err.__name__ for tp, err in results.items()
+                       if err is not kafka_errors.NoError}
+            if refused:
+                log.warning("final commit refused (the group has a new member); the records"
+                            " after the last commit will be redelivered (idempotently)",
+                            refused=refused)
+            else:
+                log.info("final commit made after leaving the group",
+                         partitions=len(results))
+        except KafkaError as exc:
+            log.warning("final commit failed; the records after the last commit will be"
+                        " redelivered (idempotently)", error=str(exc))
+        finally:
+            if admin is not None:
+                with contextlib.suppress(Exception):
+                    admin.close()
 
     # ---- listener callbacks (kafka-python's network thread) ------------------------------------
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections import deque
 from types import TracebackType
 from typing import Any, Self
 
@@ -54,6 +55,7 @@ class AsyncProducer:
         with mapped_errors():
             self._producer = KafkaProducer(**options, client_id=client_id, **settings)
         self._prepared: set[str] = set()
+        self._settlers: dict[asyncio.AbstractEventLoop, _Settler] = {}
         self._closed = False
         self._lock = threading.Lock()
 
@@ -99,24 +101,23 @@ class AsyncProducer:
         with mapped_errors():
             record = self._producer.send(topic, key=key, value=value, headers=headers or None)
         self._prepared.add(topic)
-
-        def settle_ok(metadata: Any) -> None:
-            if not done.done():
-                done.set_result((int(metadata.partition), int(metadata.offset)))
-
-        def settle_error(exc: BaseException) -> None:
-            if not done.done():
-                done.set_exception(translate(exc))
+        settle = self._settler(loop)
 
         def on_success(metadata: Any) -> None:
-            _call_soon(loop, settle_ok, metadata)
+            settle(done, (int(metadata.partition), int(metadata.offset)), None)
 
         def on_error(exc: BaseException) -> None:
-            _call_soon(loop, settle_error, exc)
+            settle(done, None, translate(exc))
 
         record.add_callback(on_success)
         record.add_errback(on_error)
         return done
+
+    def _settler(self, loop: asyncio.AbstractEventLoop) -> _Settler:
+        settler = self._settlers.get(loop)
+        if settler is None:
+            settler = self._settlers[loop] = _Settler(loop)
+        return settler
 
     async def flush(self, timeout: float | None = None) -> None:
         """Wait until every record sent so far is acknowledged (or failed)."""
@@ -158,7 +159,39 @@ class AsyncProducer:
         await self.close()
 
 
-def _call_soon(loop: asyncio.AbstractEventLoop, callback: Any, arg: object) -> None:
-    """Schedule ``callback(arg)`` on ``loop`` from any thread; a closed loop has no one waiting."""
-    with contextlib.suppress(RuntimeError):  # a closed loop: nobody awaits the future any more
-        loop.call_soon_threadsafe(callback, arg)
+class _Settler:
+    """Carries acknowledgements from the producer's network thread to the event loop.
+
+    Acknowledgements arrive in bursts (one per record of each batch the broker acknowledges).
+    Waking the event loop once per burst rather than once per record saves a self-pipe write
+    and a loop iteration per record: the records settled meanwhile are all settled together.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._ready: deque[tuple[asyncio.Future[tuple[int, int]], tuple[int, int] | None,
+                                 BaseException | None]] = deque()
+        self._lock = threading.Lock()
+        self._scheduled = False
+
+    def __call__(self, future: asyncio.Future[tuple[int, int]],
+                 result: tuple[int, int] | None, error: BaseException | None) -> None:
+        with self._lock:
+            self._ready.append((future, result, error))
+            if self._scheduled:
+                return
+            self._scheduled = True
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody awaits any more
+            self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        with self._lock:
+            ready, self._ready = self._ready, deque()
+            self._scheduled = False
+        for future, result, error in ready:
+            if future.done():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)  # type: ignore[arg-type]

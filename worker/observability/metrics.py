@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -153,21 +154,39 @@ class Metrics:
             "Unix time the team settings were last loaded or changed.",
             namespace=ns, registry=r,
         )  # fmt: skip
+        self._consumed_children: dict[tuple[str, str], Any] = {}
+        self._processed_children: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
 
     # -- events ----------------------------------------------------------------------------
 
     def event_consumed(self, topic: str, event_type: str) -> None:
         """A record was taken from ``topic`` (``event_type`` may be ``unknown`` if undecodable)."""
-        self._consumed.labels(topic=topic, event_type=event_type).inc()
+        key = (topic, event_type)
+        child = self._consumed_children.get(key)
+        if child is None:
+            child = self._consumed_children[key] = self._consumed.labels(
+                topic=topic, event_type=event_type)
+        child.inc()
 
     def event_processed(
         self, event_type: str, outcome: str, reason: str, end_to_end_seconds: float | None
     ) -> None:
         """An event reached its outcome; ``end_to_end_seconds`` is event time to now, if known."""
-        self._processed.labels(event_type=event_type, outcome=outcome).inc()
-        self._decisions.labels(outcome=outcome, reason=reason).inc()
+        # Called for every event: the labelled children are looked up once and kept (the label
+        # values are bounded enums), which is several times cheaper than `labels()` each time.
+        key = (event_type, outcome, reason)
+        children = self._processed_children.get(key)
+        if children is None:
+            children = self._processed_children[key] = (
+                self._processed.labels(event_type=event_type, outcome=outcome),
+                self._decisions.labels(outcome=outcome, reason=reason),
+                self._end_to_end.labels(event_type=event_type),
+            )
+        processed, decisions, end_to_end = children
+        processed.inc()
+        decisions.inc()
         if end_to_end_seconds is not None:
-            self._end_to_end.labels(event_type=event_type).observe(max(0.0, end_to_end_seconds))
+            end_to_end.observe(max(0.0, end_to_end_seconds))
 
     def dead_lettered(self, reason: str) -> None:
         """An event was written to the dead-letter topic."""

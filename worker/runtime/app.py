@@ -162,6 +162,8 @@ class Worker:
 
             producer = await AsyncProducer.create(options, client_id="pinpoint-sync-producer")
             stack.push_async_callback(producer.close, 10.0)
+            # Metadata of the output topics now: later sends never wait for it on the loop.
+            await producer.prepare(cfg.outcomes_topic, cfg.dlq_topic)
 
             pinpoint: PinpointApi
             if self._pinpoint_override is not None:

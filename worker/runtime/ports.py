@@ -6,6 +6,7 @@ component tests while integration tests use the real adapters.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -55,6 +56,12 @@ class Publisher(Protocol):
 
     async def send(self, topic: str, *, key: bytes | None, value: bytes | None,
                    headers: list[tuple[str, bytes]] | None = None) -> tuple[int, int]: ...
+
+    def send_nowait(self, topic: str, *, key: bytes | None, value: bytes | None,
+                    headers: list[tuple[str, bytes]] | None = None,
+                    ) -> asyncio.Future[tuple[int, int]]:
+        """Hand the record to the producer now (keeping order); the future tells its fate."""
+        ...
 
 
 class SettingsSource(Protocol):

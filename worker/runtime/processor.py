@@ -62,10 +62,36 @@ from worker.store.base import EffectStatus, StateStore
 
 log = structlog.get_logger("pinpoint_sync.processor")
 
+_UNKNOWN = CandidateState()
+"""The state given to `decide` where it cannot matter (an inactive integration)."""
+
 _RECORD_KIND = {
     DestinationKind.JOB_SEEKER: RecordKind.JOB_SEEKERS,
     DestinationKind.APPLICATION: RecordKind.APPLICATIONS,
 }
+
+
+class _EventLog:
+    """Log lines about one record, each carrying its coordinates (topic, partition, offset,
+    key, and once parsed team, event id and type). Cheaper than binding a logger for every
+    event: the fields are only handed to structlog when a line is actually written."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, **fields: object) -> None:
+        self._fields = fields
+
+    def add(self, **fields: object) -> None:
+        self._fields.update(fields)
+
+    def debug(self, event: str, **fields: object) -> None:
+        log.debug(event, **self._fields, **fields)
+
+    def info(self, event: str, **fields: object) -> None:
+        log.info(event, **self._fields, **fields)
+
+    def warning(self, event: str, **fields: object) -> None:
+        log.warning(event, **self._fields, **fields)
 
 
 @dataclass(frozen=True)
@@ -133,8 +159,10 @@ class EventProcessor:
     # ---- entry point --------------------------------------------------------------------------
 
     async def process(self, record: InboundRecord) -> ProcessResult:
-        bound = log.bind(topic=record.tp.topic, partition=record.tp.partition,
-                         offset=record.offset, key=record.key_text)
+        """Process one record; DONE once its outcome record is acknowledged by Kafka (and, for
+        an event that is not dead-lettered, its done mark written)."""
+        bound = _EventLog(topic=record.tp.topic, partition=record.tp.partition,
+                          offset=record.offset, key=record.key_text)
         try:
             event = self._parse(record)
         except InvalidEvent as exc:
@@ -143,13 +171,25 @@ class EventProcessor:
                           error=mask_pii(exc.detail))
             reason = exc.reason.dead_letter_reason
             await self._dead_letter(record, reason, f"{exc.reason}: {exc.detail}", attempts=1)
-            await self._publish_outcome(record, None, Outcome.DEAD_LETTERED, reason,
-                                        detail=exc.detail)
+            delivery = self._publish_outcome(record, None, Outcome.DEAD_LETTERED, reason,
+                                             detail=exc.detail)
             self._metrics.event_processed("invalid", Outcome.DEAD_LETTERED, reason, None)
+            await delivery
             return ProcessResult.DONE
 
         self._metrics.event_consumed(record.tp.topic, event.type)
-        bound = bound.bind(team=event.team_id, event_id=event.id, event_type=event.type)
+        bound.add(team=event.team_id, event_id=event.id, event_type=event.type)
+        policy = resolve_policy(self._settings.get(event.team_id), event.data.user_id,
+                                event.data.campaign_id)
+        if not policy.active:
+            # Skipped whatever the candidate's state: nothing to read, nothing to remember.
+            decision = decide(event, policy, _UNKNOWN)
+            delivery = self._publish_outcome(record, event, decision.outcome, decision.reason,
+                                             decision=decision)
+            self._metrics.event_processed(event.type, decision.outcome, decision.reason,
+                                          self._lag(event))
+            await delivery
+            return ProcessResult.DONE
         done_key = f"event:{event.team_id}:{event.id}"
         if (mark := self._store.get_effect(done_key)) is not None and (
                 mark.status is EffectStatus.DONE):
@@ -158,8 +198,6 @@ class EventProcessor:
                                           None)
             return ProcessResult.DONE
 
-        policy = resolve_policy(self._settings.get(event.team_id), event.data.user_id,
-                                event.data.campaign_id)
         state = self._store.load_candidate(event.team_id, event.candidate_id)
         decision = decide(event, policy, state)
         outcome, reason = decision.outcome, decision.reason
@@ -187,17 +225,19 @@ class EventProcessor:
                                     attempts=int(getattr(exc, "attempts", 1) or 1),
                                     first_failed_at=first_failed_at)
 
-        await self._publish_outcome(record, event, outcome, reason, job=job, decision=decision,
-                                    detail=dead_letter_detail)
-        if outcome is not Outcome.DEAD_LETTERED:
-            # A dead-lettered event gets no done mark: redriven later (or redelivered), it is
-            # tried again, and the ledger still keeps every effect it did apply from repeating.
-            self._store.begin_effect(done_key, team_id=event.team_id, kind="event")
-            self._store.complete_effect(done_key, None)
-        lag = (self._clock() - event.event_time).total_seconds()
-        self._metrics.event_processed(event.type, outcome, reason, max(lag, 0.0))
+        # A dead-lettered event gets no done mark: redriven later (or redelivered), it is tried
+        # again, and the ledger still keeps every effect it did apply from repeating.
+        delivery = self._publish_outcome(
+            record, event, outcome, reason, job=job, decision=decision, detail=dead_letter_detail,
+            then_mark=None if outcome is Outcome.DEAD_LETTERED else (done_key, event.team_id))
+        self._metrics.event_processed(event.type, outcome, reason, self._lag(event))
         bound.debug("event processed", outcome=str(outcome), reason=str(reason))
+        await delivery
         return ProcessResult.DONE
+
+    def _lag(self, event: CampaignEvent) -> float:
+        """Seconds from the event's time to its outcome (end-to-end latency)."""
+        return max((self._clock() - event.event_time).total_seconds(), 0.0)
 
     def _parse(self, record: InboundRecord) -> CampaignEvent:
         if record.value is None:
@@ -243,7 +283,7 @@ class EventProcessor:
     # ---- effects ------------------------------------------------------------------------------
 
     async def _apply_until_not_rate_limited(self, job: _Job, decision: Decision,
-                                            bound: structlog.typing.FilteringBoundLogger) -> None:
+                                            bound: _EventLog) -> None:
         """Apply the decision; a 429 that outlasted the client's deadline is never a failure
         (DESIGN 3): wait and apply again. Effects already done are skipped by the ledger."""
         state = job.state
@@ -409,11 +449,16 @@ class EventProcessor:
 
     # ---- reporting ------------------------------------------------------------------------------
 
-    async def _publish_outcome(
+    def _publish_outcome(
         self, record: InboundRecord, event: CampaignEvent | None, outcome: Outcome,
         reason: Reason, *, job: _Job | None = None, decision: Decision | None = None,
-        detail: str | None = None,
-    ) -> None:
+        detail: str | None = None, then_mark: tuple[str, str] | None = None,
+    ) -> asyncio.Future[object]:
+        """Start publishing the event's outcome record; the returned future is done once Kafka
+        acknowledged it and, with ``then_mark`` (key, team), the event's done mark is written.
+
+        The record is handed to the producer now, synchronously, so that outcomes of one
+        candidate are published in the order of its events."""
         now = self._clock()
         actions = job.actions if job else []
         pinpoint_candidate_id = job.pinpoint_candidate_id if job else None
@@ -431,7 +476,46 @@ class EventProcessor:
                 candidate_id=event.candidate_id if event else (candidate_id or None),
                 outcome=outcome, reason=reason, processed_at=now, detail=detail,
             )
-        await self._send_with_retry(self._topics.outcomes, record.key, out.to_json(), None)
+        value = out.to_json()
+        result: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+
+        def mark_and_finish() -> None:
+            if result.done():
+                return
+            try:
+                if then_mark is not None:
+                    done_key, team_id = then_mark
+                    self._store.mark_done(done_key, team_id=team_id, kind="event")
+            except Exception as exc:  # noqa: BLE001 - the record stays uncommitted
+                result.set_exception(exc)
+                return
+            result.set_result(None)
+
+        def acknowledged(sent: asyncio.Future[tuple[int, int]]) -> None:
+            if result.done():
+                return
+            if sent.cancelled():
+                result.cancel()
+            elif sent.exception() is None:
+                mark_and_finish()
+            else:
+                self._metrics.outcome_publish_failed()
+                log.warning("publishing failed; retrying", topic=self._topics.outcomes,
+                            error=str(sent.exception()))
+                retry = asyncio.ensure_future(
+                    self._send_with_retry(self._topics.outcomes, record.key, value, None))
+                retry.add_done_callback(
+                    lambda r: result.cancel() if r.cancelled() else mark_and_finish())
+
+        try:
+            # Callbacks rather than a task per outcome: this runs for every event.
+            self._publisher.send_nowait(self._topics.outcomes, key=record.key,
+                                        value=value).add_done_callback(acknowledged)
+        except Exception as exc:  # noqa: BLE001 - the adapter's errors; retried
+            failed: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            acknowledged(failed)
+        return result
 
     async def _dead_letter(self, record: InboundRecord, reason: Reason, error: str, *,
                            attempts: int, first_failed_at: datetime | None = None) -> None:

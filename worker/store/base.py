@@ -106,6 +106,13 @@ class StateStore(Protocol):
         """
         ...
 
+    def mark_done(self, key: str, *, team_id: str, kind: str,
+                  pinpoint_id: str | None = None) -> None:
+        """Record an effect as done at once, with no intent before it: for marks that need no
+        reconciliation (an event fully processed). Keeps a known id if ``pinpoint_id`` is None.
+        """
+        ...
+
     def discard_effect(self, key: str) -> None:
         """Forget an ``INTENDED`` effect that Pinpoint definitely did not apply.
 

@@ -129,6 +129,12 @@ class InMemoryStateStore:
                 updated_at=self._now(),
             )
 
+    def mark_done(self, key: str, *, team_id: str, kind: str,
+                  pinpoint_id: str | None = None) -> None:
+        """Record an effect as done at once (intent and completion together)."""
+        self.begin_effect(key, team_id=team_id, kind=kind)
+        self.complete_effect(key, pinpoint_id)
+
     def discard_effect(self, key: str) -> None:
         """Forget an ``INTENDED`` effect Pinpoint did not apply; a no-op for DONE or unknown."""
         with self._lock:

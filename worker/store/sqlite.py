@@ -180,6 +180,13 @@ class SqliteStateStore:
                 raise
             conn.execute("COMMIT")
 
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """One read statement in autocommit mode: atomic on its own, and without the BEGIN and
+        COMMIT round trips (reads are on the hot path of every event)."""
+        with self._lock:
+            yield self._open_conn()
+
     def _now(self) -> str:
         return self._clock().astimezone(UTC).isoformat()
 
@@ -295,6 +302,20 @@ class SqliteStateStore:
             if cursor.rowcount == 0:
                 raise UnknownEffectError(key)
 
+    def mark_done(self, key: str, *, team_id: str, kind: str,
+                  pinpoint_id: str | None = None) -> None:
+        """Record an effect as done in one transaction (intent and completion at once)."""
+        now = self._now()
+        with self._transaction(write=True) as conn:
+            conn.execute(
+                "INSERT INTO effects (key, team_id, kind, status, pinpoint_id, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET status = excluded.status,"
+                " pinpoint_id = COALESCE(excluded.pinpoint_id, effects.pinpoint_id),"
+                " updated_at = excluded.updated_at",
+                (key, team_id, str(kind), EffectStatus.DONE.value, pinpoint_id, now, now),
+            )
+
     def discard_effect(self, key: str) -> None:
         """Forget an ``INTENDED`` effect Pinpoint did not apply; a no-op for DONE or unknown."""
         with self._transaction(write=True) as conn:
@@ -305,7 +326,7 @@ class SqliteStateStore:
 
     def get_effect(self, key: str) -> EffectRecord | None:
         """Return the ledger entry for ``key``, if any."""
-        with self._transaction(write=False) as conn:
+        with self._reading() as conn:
             row = conn.execute(_SELECT_EFFECTS + " WHERE key = ?", (key,)).fetchone()
         return None if row is None else self._effect(row)
 

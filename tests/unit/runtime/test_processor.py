@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -187,6 +188,18 @@ class FakePublisher:
         self.sent.append((topic, key, value, headers))
         return 0, len(self.sent) - 1
 
+    def send_nowait(self, topic: str, *, key: bytes | None, value: bytes | None,
+                    headers: list[tuple[str, bytes]] | None = None,
+                    ) -> asyncio.Future[tuple[int, int]]:
+        future: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+        self.attempts += 1
+        if self.attempts <= self.fail_first:
+            future.set_exception(ConnectionError("broker unreachable"))
+        else:
+            self.sent.append((topic, key, value, headers))
+            future.set_result((0, len(self.sent) - 1))
+        return future
+
     def outcomes(self) -> list[dict[str, Any]]:
         return [json.loads(v or b"") for t, _, v, _ in self.sent if t == TOPICS.outcomes]
 
@@ -243,7 +256,10 @@ class Env:
                              timestamp_ms=0)
 
     async def run(self, sample: SampleEvent) -> ProcessResult:
-        return await self.processor.process(self.record(sample.key, sample.value))
+        return await self.process(self.record(sample.key, sample.value))
+
+    async def process(self, record: InboundRecord) -> ProcessResult:
+        return await self.processor.process(record)
 
     def sample(self, name: str, labels: dict[str, str] | None = None) -> float:
         value = self.metrics.registry.get_sample_value(f"pinpoint_sync_{name}", labels or {})
@@ -555,7 +571,7 @@ async def test_invalid_request_is_dead_lettered_with_headers() -> None:
         "422", operation="create_job_seeker", status=422, detail="Email is invalid"))
     added = env.event("candidate.added")
     record = env.record(added.key, added.value)
-    assert await env.processor.process(record) is ProcessResult.DONE
+    assert await env.process(record) is ProcessResult.DONE
     [(key, value, headers)] = env.publisher.dead_letters()
     assert (key, value) == (added.key, added.value)
     assert set(headers) == DLQ_HEADERS
@@ -617,7 +633,7 @@ async def test_bad_event_bytes_are_dead_lettered(index: int, reason: str) -> Non
     """Undecodable and invalid events go to the DLQ with their reason and original bytes."""
     env = Env()
     key, value = malformed_events(TEAM)[index]
-    assert await env.processor.process(env.record(key, value)) is ProcessResult.DONE
+    assert await env.process(env.record(key, value)) is ProcessResult.DONE
     [(dl_key, dl_value, headers)] = env.publisher.dead_letters()
     assert (dl_key, dl_value) == (key, value)
     assert set(headers) == DLQ_HEADERS
@@ -631,7 +647,7 @@ async def test_bad_event_bytes_are_dead_lettered(index: int, reason: str) -> Non
 async def test_null_value_is_dead_lettered() -> None:
     """A record without a value is an invalid event."""
     env = Env()
-    assert await env.processor.process(env.record(b"acme:c1", None)) is ProcessResult.DONE
+    assert await env.process(env.record(b"acme:c1", None)) is ProcessResult.DONE
     [(_, value, headers)] = env.publisher.dead_letters()
     assert value is None
     assert headers["dlq.reason"] == "invalid_event"
@@ -641,7 +657,7 @@ async def test_key_not_matching_the_event_is_dead_lettered() -> None:
     """A record key that is not data.team_id:data.candidate.id is dead-lettered, untouched."""
     env = Env()
     added = env.event("candidate.added")
-    assert await env.processor.process(env.record(b"acme:someone-else", added.value)) is (
+    assert await env.process(env.record(b"acme:someone-else", added.value)) is (
         ProcessResult.DONE)
     [(key, value, headers)] = env.publisher.dead_letters()
     assert (key, value) == (b"acme:someone-else", added.value)

@@ -173,6 +173,22 @@ def test_complete_effect_marks_done(store: StateStore, clock: FakeClock) -> None
     assert store.begin_effect("k1", team_id="t1", kind="write_comment") == done
 
 
+def test_mark_done_records_a_done_effect_at_once(store: StateStore) -> None:
+    """mark_done leaves a DONE entry whether the key was unknown or only intended, and keeps
+    a known id when given none."""
+    store.mark_done("event:t1:e1", team_id="t1", kind="event")
+    first = store.get_effect("event:t1:e1")
+    assert first is not None
+    assert (first.status, first.pinpoint_id, first.team_id) == (EffectStatus.DONE, None, "t1")
+    store.begin_effect("k2", team_id="t1", kind="write_comment")
+    store.mark_done("k2", team_id="t1", kind="write_comment", pinpoint_id="cm-1")
+    store.mark_done("k2", team_id="t1", kind="write_comment")
+    second = store.get_effect("k2")
+    assert second is not None
+    assert (second.status, second.pinpoint_id) == (EffectStatus.DONE, "cm-1")
+    assert store.intended_effects() == []
+
+
 def test_complete_effect_without_id_keeps_a_known_id(store: StateStore) -> None:
     """Completing again with None does not erase the id a first completion recorded."""
     store.begin_effect("k1", team_id="t1", kind="update_candidate")
