@@ -9,7 +9,7 @@ on a topic of 6 partitions, spread over N/5 candidates. The raw consumer (a grou
 and after the worker; the faster of its two passes is the ceiling. The worker runs as
 ``python -m worker run`` (its own process, configured by ``PINPOINT_SYNC_*``); for every event it
 parses, resolves, decides, publishes an outcome record (acknowledged by the broker: that is part
-of its job) and marks the event done in its state store, and commits contiguous offsets. Its rate
+of its job), and commits contiguous offsets (an inactive team needs no state store). Its rate
 is measured from its first to its last outcome record (the records' broker timestamps), and also
 up to the moment its committed offsets reach the end (polled every 0.25 s from outside).
 
