@@ -62,6 +62,7 @@ class _Bridge:
         self.closing = False
         self.joined = threading.Event()
         self.highwater_marks: dict[PartitionId, int] = {}
+        self.last_poll = time.monotonic()
 
     def assigned(self, tps: list[PartitionId]) -> None:
         self.joined.set()
@@ -92,7 +93,9 @@ class _Bridge:
         self._loop.call_soon_threadsafe(self._worker.on_lost, tps)
 
     def polled(self) -> None:
-        self._worker.health.heartbeat()
+        # The event loop turns this into a heartbeat (see Worker._main_loop): liveness then
+        # needs both the consumer thread and the loop to make progress.
+        self.last_poll = time.monotonic()
         self._worker.metrics.consumer_poll()
 
     def highwater(self, marks: Mapping[PartitionId, int]) -> None:
@@ -233,6 +236,9 @@ class Worker:
         while not event.is_set():
             if self._stop.is_set():
                 return False
+            if self._bridge is not None and (
+                    time.monotonic() - self._bridge.last_poll < self.health.stall_after):
+                self.health.heartbeat()
             if self._consumer is not None and self._consumer.error is not None:
                 self._exit_error = self._consumer.error
                 log.error("consumer failed while waiting", waiting_for=what,
@@ -247,9 +253,12 @@ class Worker:
     async def _main_loop(self, consumer: GroupConsumer) -> None:
         cfg = self.config
         next_commit = time.monotonic() + cfg.commit_interval_s
+        stall = self.health.stall_after
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=0.2)
+            if self._bridge is not None and time.monotonic() - self._bridge.last_poll < stall:
+                self.health.heartbeat()
             if consumer.error is not None:
                 self._exit_error = consumer.error
                 log.error("consumer thread died; stopping", error=str(consumer.error))
@@ -258,6 +267,11 @@ class Worker:
                 next_commit = time.monotonic() + cfg.commit_interval_s
                 await self._commit(consumer)
                 self._update_gauges()
+
+    async def _keep_committing(self, consumer: GroupConsumer) -> None:
+        while True:
+            await asyncio.sleep(self.config.commit_interval_s)
+            await self._commit(consumer)
 
     async def _commit(self, consumer: GroupConsumer) -> None:
         points = self.scheduler.commit_points()
@@ -288,7 +302,15 @@ class Worker:
         consumer.halt()
         for task in self._probes.values():
             task.cancel()
-        drained = await self.scheduler.drain(self.config.drain_timeout_s)
+        # Work finished during the drain is committed as it goes, not only at the end: a final
+        # commit refused by a rebalance would otherwise leave all of it to be redone.
+        committer = asyncio.get_running_loop().create_task(self._keep_committing(consumer))
+        try:
+            drained = await self.scheduler.drain(self.config.drain_timeout_s)
+        finally:
+            committer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await committer
         final = self.scheduler.commit_points()
         if self._bridge is not None:
             self._bridge.closing = True
@@ -361,19 +383,28 @@ class Worker:
         settings = self.settings.get(team_id)
         if settings is None or not settings.integration.active:
             return True  # nothing to call Pinpoint for: its events are skipped, not kept
-        integration = settings.integration
-        if not integration.subdomain or not integration.api_key_ref:
-            return False
-        key = self.secrets.resolve(integration.api_key_ref)
-        if not key:
+        tenant = self._paused_team_credentials(team_id, settings)
+        if tenant is None:
             return False
         try:
-            await self._pinpoint.probe(TenantCredentials(integration.subdomain, key))
+            await self._pinpoint.probe(tenant)
         except AuthError:
             return False
         except PinpointError as exc:
             log.info("probe inconclusive", team=team_id, error=str(exc))
             return False
         return True
+
+    def _paused_team_credentials(self, team_id: str,
+                                 settings: TeamSettings) -> TenantCredentials | None:
+        integration = settings.integration
+        if not integration.subdomain or not integration.api_key_ref:
+            return None
+        try:
+            key = self.secrets.resolve(integration.api_key_ref)
+        except ValueError as exc:  # a ref that names no plain file: wait for new settings
+            log.warning("paused team's api_key_ref is unusable", team=team_id, error=str(exc))
+            return None
+        return TenantCredentials(integration.subdomain, key) if key else None
 
     _pinpoint: PinpointApi

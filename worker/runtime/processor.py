@@ -41,7 +41,7 @@ from worker.core.events import CampaignEvent, parse_event
 from worker.core.outcome import ActionRecord, OutcomeRecord
 from worker.core.policy import EffectivePolicy, resolve_policy
 from worker.kafka.records import InboundRecord
-from worker.observability.masking import mask_pii, register_secret
+from worker.observability.masking import mask_pii, mask_secrets_inline, register_secret
 from worker.observability.metrics import Metrics
 from worker.pinpoint.errors import (
     AuthError,
@@ -522,7 +522,7 @@ class EventProcessor:
         failed_at = (first_failed_at or self._clock()).isoformat()
         headers = [
             ("dlq.reason", str(reason).encode()),
-            ("dlq.error", mask_pii(error)[:2000].encode()),
+            ("dlq.error", mask_secrets_inline(mask_pii(error))[:2000].encode()),
             ("dlq.source.topic", record.tp.topic.encode()),
             ("dlq.source.partition", str(record.tp.partition).encode()),
             ("dlq.source.offset", str(record.offset).encode()),

@@ -49,6 +49,9 @@ class ProcessResult(enum.Enum):
     """Effects applied, dead-lettered or deliberately skipped: the offset may be committed."""
     TEAM_PAUSED = "team_paused"
     """The team's credentials were refused: keep the record, park the team until it is resumed."""
+    RETRY = "retry"
+    """Internal: processing raised; the record waits at the head of its lane and runs again
+    after a backoff."""
 
 
 Process = Callable[[InboundRecord], Awaitable[ProcessResult]]
@@ -100,6 +103,8 @@ class KeyOrderedScheduler:
         self._inflight = 0
         self._tp_inflight: Counter[PartitionId] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._tp_tasks: dict[PartitionId, set[asyncio.Task[None]]] = {}
+        self._retry_delay: dict[str, float] = {}  # key -> backoff after processing raised
 
         self._offsets: dict[PartitionId, PartitionOffsets] = {}
         self._buffered: Counter[PartitionId] = Counter()  # waiting, not parked
@@ -195,19 +200,28 @@ class KeyOrderedScheduler:
         task = asyncio.get_running_loop().create_task(self._run(key, lane, record, tracker))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        running = self._tp_tasks.setdefault(record.tp, set())
+        running.add(task)
+        task.add_done_callback(running.discard)
 
     async def _run(self, key: str, lane: _Lane, record: InboundRecord,
                    tracker: PartitionOffsets | None) -> None:
         try:
-            result = await self._process(record)
+            result: ProcessResult | None = await self._process(record)
         except asyncio.CancelledError:
             result = None
         except Exception:
-            # The processor dead-letters everything it cannot handle; reaching here is a bug.
-            # The record is not completed, so its offset is never committed past it.
-            log.exception("processing raised", topic=record.tp.topic,
-                          partition=record.tp.partition, offset=record.offset)
-            result = None
+            # The processor dead-letters everything it cannot handle, so this is a fault of its
+            # own (a state store that is locked or gone, say). The record is tried again after a
+            # backoff, at the head of its lane: never completed, never dropped, order kept.
+            delay = min(self._retry_delay.get(key, 0.5) * 2, 30.0)
+            self._retry_delay[key] = delay
+            log.exception("processing raised; the record will be tried again",
+                          topic=record.tp.topic, partition=record.tp.partition,
+                          offset=record.offset, retry_in_s=delay)
+            result = ProcessResult.RETRY
+        else:
+            self._retry_delay.pop(key, None)
         self._finish(key, lane, record, result, tracker)
 
     def _finish(self, key: str, lane: _Lane, record: InboundRecord,
@@ -225,6 +239,15 @@ class KeyOrderedScheduler:
             lane.queue.popleft()
             if tracker is not None:  # the record's own assignment's tracker (maybe gone)
                 tracker.completed(record.offset)
+        elif result is ProcessResult.RETRY and owned:
+            # Back at the head of its lane; the lane is made ready again after the backoff.
+            self._buffered[record.tp] += 1
+            lane.running = True  # holds the lane (nothing else of the key may overtake it)
+            asyncio.get_running_loop().call_later(
+                self._retry_delay.get(key, 1.0), self._retry_lane, key, lane)
+            self._progress.set()
+            self._apply_backpressure()
+            return
         elif result is ProcessResult.TEAM_PAUSED and owned:
             # Back at the head of its lane, waiting again.
             if lane.team in self._paused_teams:
@@ -248,6 +271,23 @@ class KeyOrderedScheduler:
         self._progress.set()
         self._dispatch()
         self._apply_backpressure()
+
+    def _retry_lane(self, key: str, lane: _Lane) -> None:
+        if self._lanes.get(key) is not lane:
+            return  # dropped meanwhile (revoke, loss, drain)
+        lane.running = False
+        if lane.tp in self._closing or lane.tp not in self._offsets or self._stopped:
+            self._drop_lane_records(lane)
+            if not lane.queue:
+                del self._lanes[key]
+            return
+        if lane.team in self._paused_teams:
+            # Parked with its team (the head was still counted as buffered): runs on resume.
+            self._buffered[lane.tp] -= 1
+            self._parked += 1
+            return
+        self._make_ready(key, lane)
+        self._dispatch()
 
     # ---- teams --------------------------------------------------------------------------------
 
@@ -370,8 +410,12 @@ class KeyOrderedScheduler:
         while any(self._tp_inflight[tp] for tp in revoked):
             remaining = deadline - self._clock()
             if remaining <= 0:
-                log.warning("revoke deadline reached with work in flight",
+                # The partitions go to another member now: their work must stop here, or both
+                # would work on the same records. An effect cut off keeps its ledger intent and
+                # is reconciled against Pinpoint before it is sent again.
+                log.warning("revoke deadline reached; cancelling work in flight",
                             partitions=[str(tp) for tp in revoked])
+                await self._cancel_partitions(revoked)
                 break
             self._progress.clear()
             try:
@@ -397,11 +441,20 @@ class KeyOrderedScheduler:
             return
         self._close_partitions(lost)
         for tp in lost:
+            for task in self._tp_tasks.get(tp, ()):
+                task.cancel()  # another member owns these records already
+        for tp in lost:
             del self._offsets[tp]
             self._buffered.pop(tp, None)
             self._paused_tps.discard(tp)
         self._closing -= lost
         self._apply_backpressure()
+
+    async def _cancel_partitions(self, tps: set[PartitionId]) -> None:
+        tasks = [t for tp in tps for t in self._tp_tasks.get(tp, ())]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def drain(self, timeout: float) -> bool:
         """Shutdown: take nothing new, start nothing new, wait for in-flight work (up to
