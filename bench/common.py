@@ -35,7 +35,7 @@ from kafka.admin import KafkaAdminClient  # noqa: E402
 
 from worker.kafka.broker import LocalKafkaBroker, free_port  # noqa: E402
 from worker.kafka.topics import TopicSpec, ensure_topics  # noqa: E402
-from worker.tools.stack import publish_settings  # noqa: E402
+from worker.tools.stack import publish_settings, settings_document  # noqa: E402
 
 PY = sys.executable
 RUN_ROOT = ROOT / "var" / "bench"
@@ -116,12 +116,7 @@ def make_topics(bootstrap: str, names: Names, partitions: int) -> dict[str, str]
 
 
 def settings_doc(team_id: str, *, active: bool, **groups: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "schema_version": 1, "team_id": team_id, "version": 1,
-        "integration": {"active": active, "subdomain": team_id, "api_key_ref": f"{team_id}-key"},
-    }
-    doc.update(groups)
-    return doc
+    return settings_document(team_id, active=active, **groups)
 
 
 def publish(bootstrap: str, topic: str, documents: Sequence[Mapping[str, Any]]) -> None:

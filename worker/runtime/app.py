@@ -236,9 +236,7 @@ class Worker:
         while not event.is_set():
             if self._stop.is_set():
                 return False
-            if self._bridge is not None and (
-                    time.monotonic() - self._bridge.last_poll < self.health.stall_after):
-                self.health.heartbeat()
+            self._beat_if_consuming()
             if self._consumer is not None and self._consumer.error is not None:
                 self._exit_error = self._consumer.error
                 log.error("consumer failed while waiting", waiting_for=what,
@@ -250,15 +248,20 @@ class Worker:
                 log.info("still waiting", waiting_for=what, seconds=round(waited))
         return True
 
+    def _beat_if_consuming(self) -> None:
+        """Heartbeat from the event loop, only while the consumer thread polls too: liveness
+        then needs both to make progress."""
+        bridge = self._bridge
+        if bridge is not None and time.monotonic() - bridge.last_poll < self.health.stall_after:
+            self.health.heartbeat()
+
     async def _main_loop(self, consumer: GroupConsumer) -> None:
         cfg = self.config
         next_commit = time.monotonic() + cfg.commit_interval_s
-        stall = self.health.stall_after
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=0.2)
-            if self._bridge is not None and time.monotonic() - self._bridge.last_poll < stall:
-                self.health.heartbeat()
+            self._beat_if_consuming()
             if consumer.error is not None:
                 self._exit_error = consumer.error
                 log.error("consumer thread died; stopping", error=str(consumer.error))
