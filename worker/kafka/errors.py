@@ -11,8 +11,8 @@ Exception
 ```
 
 `translate` maps one kafka-python exception into this tree, and `mapped_errors` is the context
-manager used around every call into kafka-python. Messages name the exception class and the
-broker's text, never record contents.
+manager used around every call into kafka-python; `translate_librdkafka` maps the producer's
+(librdkafka's) errors. Messages name the error and the broker's text, never record contents.
 """
 
 from __future__ import annotations
@@ -63,6 +63,35 @@ def translate(exc: BaseException, *, admin: bool = False) -> KafkaAdapterError:
     if admin:
         return TopicAdminError(text)
     return PublishError(text)
+
+
+#: librdkafka's error codes that mean "the brokers could not be reached in time" even where
+#: librdkafka does not call them retriable (a delivery that timed out, all brokers down).
+_LIBRDKAFKA_UNAVAILABLE = frozenset({
+    "_MSG_TIMED_OUT", "_TIMED_OUT", "_TRANSPORT", "_ALL_BROKERS_DOWN", "_RESOLVE",
+    "_QUEUE_FULL", "REQUEST_TIMED_OUT", "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+    "LEADER_NOT_AVAILABLE", "NOT_LEADER_FOR_PARTITION",
+})
+_LIBRDKAFKA_CLOSED = frozenset({"_PURGE_QUEUE", "_PURGE_INFLIGHT", "_DESTROY"})
+
+
+def translate_librdkafka(error: object) -> KafkaAdapterError:
+    """The adapter error for one of librdkafka's errors (a `confluent_kafka.KafkaError`)."""
+    name = getattr(error, "name", None)
+    describe = getattr(error, "str", None)
+    if not callable(name) or not callable(describe):
+        return PublishError(str(error))
+    code, text = str(name()), str(describe())
+    message = f"{code}: {text}" if text else code
+    fatal = getattr(error, "fatal", None)
+    if callable(fatal) and fatal():
+        return PublishError(f"fatal: {message}")
+    if code in _LIBRDKAFKA_CLOSED:
+        return KafkaClosed(message)
+    retriable = getattr(error, "retriable", None)
+    if code in _LIBRDKAFKA_UNAVAILABLE or (callable(retriable) and retriable()):
+        return KafkaUnavailable(message)
+    return PublishError(message)
 
 
 @contextmanager

@@ -7,10 +7,11 @@ component tests while integration tests use the real adapters.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from worker.core.settings import TeamSettings
+from worker.kafka.errors import KafkaAdapterError
 from worker.pinpoint.models import (
     Comment,
     CreatedRecord,
@@ -61,6 +62,13 @@ class Publisher(Protocol):
                     headers: list[tuple[str, bytes]] | None = None,
                     ) -> asyncio.Future[tuple[int, int]]:
         """Hand the record to the producer now (keeping order); the future tells its fate."""
+        ...
+
+    def produce(self, topic: str, *, key: bytes | None, value: bytes | None,
+                headers: list[tuple[str, bytes]] | None = None,
+                on_delivery: Callable[[KafkaAdapterError | None], None]) -> None:
+        """Hand the record to the producer now (keeping order); ``on_delivery`` is called on
+        the loop with its fate (None: acknowledged). Raises `KafkaAdapterError` if refused."""
         ...
 
 

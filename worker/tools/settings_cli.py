@@ -117,9 +117,8 @@ async def publish(config: WorkerConfig, documents: Sequence[TeamSettings | bytes
         ensure_topics, options, {config.settings_topic: TopicSpec(partitions=1, compacted=True)},
         client_id="pinpoint-sync-settings-cli", timeout_s=timeout_s)
     producer = await AsyncProducer.create(
-        options, client_id="pinpoint-sync-settings-cli", bootstrap_timeout_ms=timeout_ms,
-        max_block_ms=timeout_ms, request_timeout_ms=timeout_ms,
-        delivery_timeout_ms=timeout_ms + 1000)
+        options, client_id="pinpoint-sync-settings-cli", connect_timeout=timeout_s,
+        config={"request.timeout.ms": timeout_ms, "message.timeout.ms": timeout_ms + 1000})
     async with producer:
         results = []
         for team_id, value in records:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from worker.core.decision import external_ref
 from worker.core.enums import DestinationKind
 from worker.core.notes import note_ref
+from worker.kafka.errors import KafkaAdapterError, KafkaUnavailable
 from worker.kafka.records import InboundRecord, PartitionId
 from worker.observability.metrics import Metrics
 from worker.pinpoint.errors import AuthError, InvalidRequestError, TransientError
@@ -199,6 +200,14 @@ class FakePublisher:
             self.sent.append((topic, key, value, headers))
             future.set_result((0, len(self.sent) - 1))
         return future
+
+    def produce(self, topic: str, *, key: bytes | None, value: bytes | None,
+                headers: list[tuple[str, bytes]] | None = None,
+                on_delivery: Callable[[KafkaAdapterError | None], None]) -> None:
+        future = self.send_nowait(topic, key=key, value=value, headers=headers)
+        future.add_done_callback(
+            lambda f: on_delivery(KafkaUnavailable(str(f.exception())) if f.exception()
+                                  else None))
 
     def outcomes(self) -> list[dict[str, Any]]:
         return [json.loads(v or b"") for t, _, v, _ in self.sent if t == TOPICS.outcomes]
