@@ -29,6 +29,7 @@ backfill was turned off). `KeepForBackfill` appends its note to the pending note
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -164,16 +165,23 @@ def external_ref(team_id: str, candidate_id: str) -> str:
     return f"sourcewhale:{team_id}:{candidate_id}"
 
 
+@functools.lru_cache(maxsize=256)
+def inactive_decision(policy_version: int | None) -> Decision:
+    """The decision on any event of a team whose integration is not active (or that has no
+    settings): skipped, whatever the event and the candidate's state."""
+    return Decision(
+        (),
+        Outcome.SKIPPED,
+        Reason.INTEGRATION_INACTIVE,
+        "the team's Pinpoint integration is not active",
+        policy_version=policy_version,
+    )
+
+
 def decide(event: CampaignEvent, policy: EffectivePolicy, state: CandidateState) -> Decision:
     """Decide what to do about `event` for a candidate in `state` under `policy`."""
     if not policy.active:
-        return Decision(
-            (),
-            Outcome.SKIPPED,
-            Reason.INTEGRATION_INACTIVE,
-            "the team's Pinpoint integration is not active",
-            policy_version=policy.policy_version,
-        )
+        return inactive_decision(policy.policy_version)
     ctx = _Context(event, policy, state)
     if event.type is EventType.CANDIDATE_UPDATED:
         return ctx.on_update()

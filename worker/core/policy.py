@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final
+from typing import Final, TypeGuard
 
 from worker.core.enums import DestinationKind, NoteType, SyncStage, SyncTrigger
 from worker.core.fields import EMPTY_PLAN, FieldPlan, compile_plan
@@ -71,6 +71,11 @@ INACTIVE_POLICY: Final = EffectivePolicy(active=False)
 """The policy of a team without settings."""
 
 
+def integration_active(settings: TeamSettings | None) -> TypeGuard[TeamSettings]:
+    """Whether a team's events are synced at all: settings exist and the integration is on."""
+    return settings is not None and settings.integration.active
+
+
 def resolve_policy(
     settings: TeamSettings | None, user_id: str | None, campaign_id: str | None = None
 ) -> EffectivePolicy:
@@ -117,7 +122,7 @@ def _resolve(
     filterable = tuple(dict.fromkeys(fields.filterable))
     plan = compile_plan(string_mapping, list_mapping, social_mapping)
     return EffectivePolicy(
-        active=settings.integration.active,
+        active=integration_active(settings),
         team_id=settings.team_id,
         subdomain=settings.integration.subdomain,
         api_key_ref=settings.integration.api_key_ref,

@@ -6,7 +6,6 @@ boundary as these small immutable values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 
@@ -20,9 +19,11 @@ class PartitionId(NamedTuple):
         return f"{self.topic}[{self.partition}]"
 
 
-@dataclass(frozen=True, slots=True)
-class InboundRecord:
-    """One consumed record: coordinates, raw key and value bytes, headers, broker timestamp."""
+class InboundRecord(NamedTuple):
+    """One consumed record: coordinates, raw key and value bytes, headers, broker timestamp.
+
+    A named tuple (immutable, and the cheapest value to build: one is made for every record
+    consumed)."""
 
     tp: PartitionId
     offset: int

@@ -20,6 +20,7 @@ crash between its effects and its commit) is recognised by its ledger mark and s
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,12 +35,15 @@ from worker.core.decision import (
     UpdateCandidate,
     WriteNote,
     decide,
+    inactive_decision,
 )
 from worker.core.enums import ActionKind, ActionStatus, DestinationKind, Outcome, Reason
 from worker.core.errors import EventErrorReason, InvalidEvent
-from worker.core.events import CampaignEvent, parse_event
-from worker.core.outcome import ActionRecord, OutcomeRecord
-from worker.core.policy import EffectivePolicy, resolve_policy
+from worker.core.events import CampaignEvent, EventEnvelope, parse_envelope, parse_event
+from worker.core.outcome import ActionRecord, OutcomeRecord, outcome_without_actions_json
+from worker.core.policy import EffectivePolicy, integration_active, resolve_policy
+from worker.core.settings import TeamSettings
+from worker.kafka.errors import KafkaAdapterError, KafkaClosed
 from worker.kafka.records import InboundRecord
 from worker.observability.masking import mask_pii, mask_secrets_inline, register_secret
 from worker.observability.metrics import Metrics
@@ -155,6 +159,79 @@ class EventProcessor:
         self._publish_retry_delay = publish_retry_delay
         self._clock = clock
         self._tenants: dict[tuple[str, str], TenantCredentials] = {}
+
+    # ---- the fast path: events of teams whose integration is not active -------------------------
+
+    def settle_now(self, record: InboundRecord, done: Callable[[], None]) -> bool:
+        """Handle ``record`` at once if it needs neither I/O nor state: an event of a team whose
+        integration is not active is skipped whatever the candidate's state (DESIGN 2), so its
+        outcome record is all there is to do. Returns False, having done nothing, for any other
+        record: it goes through its lane and `process`.
+
+        Only the event's envelope is read (`parse_envelope`): its data is never used. An event
+        whose envelope is invalid, or whose key does not match it, is left to `process`, which
+        dead-letters it with the full reason. ``done`` is called on the loop once the outcome
+        record is acknowledged (never, if the producer is closed first: the offset then stays
+        uncommitted and the event is redelivered).
+        """
+        found = self._inactive_team_event(record)
+        if found is None:
+            return False
+        envelope, settings = found
+        key = record.key
+        team_id, candidate_id = envelope.team_id, envelope.candidate_id
+        decision = inactive_decision(settings.version if settings is not None else None)
+        outcome_value = outcome_without_actions_json(
+            event_id=envelope.id, event_type=envelope.type, team_id=team_id,
+            candidate_id=candidate_id, outcome=decision.outcome, reason=decision.reason,
+            processed_at=self._clock(), policy_version=decision.policy_version,
+            detail=decision.detail,
+        )
+        outcomes = self._topics.outcomes
+
+        def delivered(error: KafkaAdapterError | None) -> None:
+            if error is None:
+                done()
+            elif not isinstance(error, KafkaClosed):
+                self._metrics.outcome_publish_failed()
+                log.warning("publishing failed; retrying", topic=outcomes, error=str(error))
+                retry = asyncio.ensure_future(self._send_with_retry(outcomes, key, outcome_value,
+                                                                    None))
+                retry.add_done_callback(lambda r: None if r.cancelled() else done())
+
+        try:
+            self._publisher.produce(outcomes, key=key, value=outcome_value, on_delivery=delivered)
+        except KafkaAdapterError:
+            return False  # the producer's queue is full: the lane's path retries
+        metrics = self._metrics
+        metrics.event_consumed(record.tp.topic, envelope.type)
+        metrics.event_processed(envelope.type, decision.outcome, decision.reason,
+                                max(time.time() - envelope.time.timestamp(), 0.0))
+        return True
+
+    def _inactive_team_event(
+        self, record: InboundRecord,
+    ) -> tuple[EventEnvelope, TeamSettings | None] | None:
+        """The envelope of an event of a team whose integration is not active (and the team's
+        settings), or None for any other record or an envelope that does not match its key."""
+        key, value = record.key, record.value
+        if key is None or value is None:
+            return None
+        team_b, sep, _ = key.partition(b":")
+        try:
+            team_id = team_b.decode()
+        except UnicodeDecodeError:
+            return None
+        settings = self._settings.get(team_id)
+        if not sep or integration_active(settings):
+            return None
+        try:
+            envelope = parse_envelope(value)
+        except InvalidEvent:
+            return None
+        if envelope.team_id != team_id or key != f"{team_id}:{envelope.candidate_id}".encode():
+            return None
+        return envelope, settings
 
     # ---- entry point --------------------------------------------------------------------------
 
@@ -494,8 +571,8 @@ class EventProcessor:
         def acknowledged(sent: asyncio.Future[tuple[int, int]]) -> None:
             if result.done():
                 return
-            if sent.cancelled():
-                result.cancel()
+            if sent.cancelled() or isinstance(sent.exception(), KafkaClosed):
+                result.cancel()  # shutting down: the record stays uncommitted
             elif sent.exception() is None:
                 mark_and_finish()
             else:

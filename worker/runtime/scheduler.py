@@ -12,6 +12,12 @@ Backpressure: records waiting in lanes (not yet started) are counted per partiti
 ``partition_buffer`` a partition is paused (the consumer keeps polling, so the member stays in the
 group) and it is resumed at half that. Above ``max_buffered`` in total, every partition pauses.
 
+Settled at once: records the processor can finish without I/O or state (``settle``: an event of a
+team whose integration is not active) do not take a lane or a task. They are handed to ``settle``
+as they arrive, when their key has no lane (so nothing of the key is still running before them),
+and complete when ``settle`` calls back (their outcome record acknowledged). A revoke and a drain
+wait for those callbacks as for work in flight.
+
 Paused teams: when processing reports that a team's credentials were refused, the record goes
 back to the head of its lane and the whole team is parked: its lanes do not run until
 :meth:`resume_team`. Parked records do not count against their partition's buffer (other teams on
@@ -55,6 +61,9 @@ class ProcessResult(enum.Enum):
 
 
 Process = Callable[[InboundRecord], Awaitable[ProcessResult]]
+Settle = Callable[[InboundRecord, Callable[[], None]], bool]
+"""Finish a record at once if it needs no I/O (True; the callback reports its completion later),
+or decline (False) and leave it to its lane."""
 
 
 @dataclass
@@ -87,8 +96,10 @@ class KeyOrderedScheduler:
         resume: Callable[[list[PartitionId]], None],
         on_team_paused: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        settle: Settle | None = None,
     ) -> None:
         self._process = process
+        self._settle = settle
         self._limits = limits
         self._pause_cb = pause
         self._resume_cb = resume
@@ -107,6 +118,8 @@ class KeyOrderedScheduler:
         self._retry_delay: dict[str, float] = {}  # key -> backoff after processing raised
 
         self._offsets: dict[PartitionId, PartitionOffsets] = {}
+        # Records settled at once and not yet reported complete, per partition assignment.
+        self._settling: dict[PartitionOffsets, int] = {}
         self._buffered: Counter[PartitionId] = Counter()  # waiting, not parked
         self._parked = 0  # waiting records of paused teams
         self._paused_tps: set[PartitionId] = set()
@@ -120,6 +133,9 @@ class KeyOrderedScheduler:
     def assign(self, tps: Iterable[PartitionId]) -> None:
         """Partitions newly assigned to this member: start tracking their offsets afresh."""
         for tp in tps:
+            old = self._offsets.get(tp)
+            if old is not None:
+                self._settling.pop(old, None)
             self._offsets[tp] = PartitionOffsets(self._clock)
             self._closing.discard(tp)
             self._buffered.pop(tp, None)
@@ -128,6 +144,8 @@ class KeyOrderedScheduler:
         """Records fetched from one or more partitions, in offset order per partition."""
         if self._stopped:
             return
+        settle = self._settle
+        settling = self._settling
         for record in records:
             tracker = self._offsets.get(record.tp)
             if tracker is None or record.tp in self._closing:
@@ -141,6 +159,11 @@ class KeyOrderedScheduler:
             tracker.received(record.offset)
             key = record.key_text or f"\x00{record.tp}:{record.offset}"  # keyless: its own lane
             lane = self._lanes.get(key)
+            if lane is None and settle is not None:
+                settling[tracker] = settling.get(tracker, 0) + 1
+                if settle(record, self._settled_callback(tracker, record.offset)):
+                    continue
+                settling[tracker] -= 1
             if lane is None:
                 lane = _Lane(team=record.team_id, tp=record.tp)
                 self._lanes[key] = lane
@@ -153,6 +176,22 @@ class KeyOrderedScheduler:
                     self._make_ready(key, lane)
         self._dispatch()
         self._apply_backpressure()
+
+    def _settled_callback(self, tracker: PartitionOffsets, offset: int) -> Callable[[], None]:
+        def settled() -> None:
+            count = self._settling.get(tracker)
+            if count is None:
+                return  # its partition was revoked or lost meanwhile: not ours to complete
+            tracker.completed(offset)
+            self._settling[tracker] = count - 1
+            if count == 1:
+                self._progress.set()
+
+        return settled
+
+    def _settling_in(self, tp: PartitionId) -> int:
+        tracker = self._offsets.get(tp)
+        return self._settling.get(tracker, 0) if tracker is not None else 0
 
     # ---- running ------------------------------------------------------------------------------
 
@@ -407,7 +446,7 @@ class KeyOrderedScheduler:
             return {}
         self._close_partitions(revoked)
         deadline = self._clock() + timeout
-        while any(self._tp_inflight[tp] for tp in revoked):
+        while any(self._tp_inflight[tp] or self._settling_in(tp) for tp in revoked):
             remaining = deadline - self._clock()
             if remaining <= 0:
                 # The partitions go to another member now: their work must stop here, or both
@@ -425,6 +464,7 @@ class KeyOrderedScheduler:
         points: dict[PartitionId, int] = {}
         for tp in revoked:
             tracker = self._offsets.pop(tp)
+            self._settling.pop(tracker, None)
             point = tracker.commit_point()
             if point is not None:
                 points[tp] = point
@@ -444,7 +484,7 @@ class KeyOrderedScheduler:
             for task in self._tp_tasks.get(tp, ()):
                 task.cancel()  # another member owns these records already
         for tp in lost:
-            del self._offsets[tp]
+            self._settling.pop(self._offsets.pop(tp), None)
             self._buffered.pop(tp, None)
             self._paused_tps.discard(tp)
         self._closing -= lost
@@ -464,7 +504,7 @@ class KeyOrderedScheduler:
         # emptied lane left ready would be started by the next task to finish.
         self._close_partitions(set(self._offsets) | {lane.tp for lane in self._lanes.values()})
         deadline = self._clock() + timeout
-        while self._inflight:
+        while self._inflight or self.settling:
             remaining = deadline - self._clock()
             if remaining <= 0:
                 break
@@ -480,13 +520,18 @@ class KeyOrderedScheduler:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             return False
-        return True
+        return not self.settling
 
     # ---- introspection (metrics) --------------------------------------------------------------
 
     @property
     def inflight(self) -> int:
         return self._inflight
+
+    @property
+    def settling(self) -> int:
+        """Records settled at once whose completion is not reported yet."""
+        return sum(self._settling.values())
 
     @property
     def buffered(self) -> int:
@@ -498,4 +543,4 @@ class KeyOrderedScheduler:
     @property
     def idle(self) -> bool:
         """Nothing running and nothing waiting (parked records count as waiting)."""
-        return self._inflight == 0 and not self._lanes
+        return self._inflight == 0 and not self._lanes and not self.settling
