@@ -217,7 +217,9 @@ class WorkerConfig(BaseSettings):
         description="Records buffered in total across partitions; above it all are paused.",
     )
     commit_interval_s: float = Field(
-        1.0, gt=0, description="Seconds between offset commits of completed work.",
+        1.0, gt=0,
+        description="Seconds between offset commits of completed work (an idle worker commits"
+                    " what it finished at once).",
     )
     drain_timeout_s: float = Field(
         25.0, gt=0,

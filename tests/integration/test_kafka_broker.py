@@ -38,6 +38,9 @@ def _consumer(bootstrap: str, group: str, topic: str | None = None) -> KafkaCons
         max_poll_records=50,
     )
     if topic:
+        # The topic's metadata first: kafka-python's group leader can otherwise assign before
+        # it knows the topic's partitions, giving a member nothing (as worker/kafka/consumer.py).
+        consumer.partitions_for_topic(topic)
         consumer.subscribe([topic])
     return consumer
 

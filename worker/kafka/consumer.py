@@ -75,6 +75,10 @@ class ConsumerSettings:
     max_poll_interval_ms: int = 300000
     poll_timeout_ms: int = 100
     max_pending_batches: int = 8
+    fetch_max_wait_ms: int = 100
+    """How long the broker may hold a fetch that has no data yet. kafka-python sends one fetch
+    per broker at a time, so a partition resumed after backpressure waits for the fetch in
+    flight: Kafka's default of 500 ms stalls it that long."""
     commit_timeout_ms: int = 10000
     stats_interval_s: float = 2.0
 
@@ -167,6 +171,7 @@ class GroupConsumer(threading.Thread):
             max_poll_records=s.max_poll_records,
             session_timeout_ms=s.session_timeout_ms,
             max_poll_interval_ms=s.max_poll_interval_ms,
+            fetch_max_wait_ms=s.fetch_max_wait_ms,
         )
         self._consumer = consumer
         # The topic's metadata before joining: a group leader that assigns without it gives
@@ -206,11 +211,13 @@ class GroupConsumer(threading.Thread):
 
     def _hand_over(self, batch: dict[TopicPartition, list[Any]]) -> None:
         records: list[InboundRecord] = []
+        append = records.append
         for tp, recs in batch.items():
             pid = PartitionId(tp.topic, tp.partition)
             for r in recs:
-                headers = tuple((k, v if v is not None else b"") for k, v in (r.headers or ()))
-                records.append(InboundRecord(pid, r.offset, r.key, r.value, headers, r.timestamp))
+                headers = (tuple((k, v if v is not None else b"") for k, v in r.headers)
+                           if r.headers else ())
+                append(InboundRecord(pid, r.offset, r.key, r.value, headers, r.timestamp))
         with self._pending_lock:
             self._pending += 1
         self._events.records(records, self._batch_taken)

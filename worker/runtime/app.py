@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 
 from worker.config import WorkerConfig
+from worker.core.policy import integration_active
 from worker.core.settings import TeamSettings
 from worker.kafka.consumer import ConsumerSettings, GroupConsumer
 from worker.kafka.producer import AsyncProducer
@@ -165,6 +166,7 @@ class Worker:
 
             producer = await AsyncProducer.create(options, client_id="pinpoint-sync-producer")
             stack.push_async_callback(producer.close, 10.0)
+            self._producer = producer
             # Metadata of the output topics now: later sends never wait for it on the loop.
             await producer.prepare(cfg.outcomes_topic, cfg.dlq_topic)
 
@@ -214,6 +216,7 @@ class Worker:
                                 max_buffered=cfg.max_buffered),
                 pause=consumer.pause, resume=consumer.resume,
                 on_team_paused=self._on_team_paused,
+                settle=processor.settle_now,
             )
             consumer.start()
             log.info("worker started", group=cfg.group_id, topic=cfg.events_topic,
@@ -229,6 +232,7 @@ class Worker:
         return 0 if self._exit_error is None else 1
 
     _exit_error: BaseException | None = None
+    _producer: AsyncProducer | None = None
 
     async def _wait_for(self, event: threading.Event, what: str) -> bool:
         """Wait for a thread's event, giving up when asked to stop (True once it is set)."""
@@ -260,16 +264,27 @@ class Worker:
         next_commit = time.monotonic() + cfg.commit_interval_s
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=0.2)
+                await asyncio.wait_for(self._stop.wait(), timeout=0.05)
             self._beat_if_consuming()
             if consumer.error is not None:
                 self._exit_error = consumer.error
                 log.error("consumer thread died; stopping", error=str(consumer.error))
                 break
+            if self._producer is not None and self._producer.fatal_error is not None:
+                # Outcomes can no longer be published, so nothing more can complete: stop, and
+                # let a restart (with a new producer) take over from the last commit.
+                self._exit_error = self._producer.fatal_error
+                log.error("producer failed; stopping", error=str(self._producer.fatal_error))
+                break
             if time.monotonic() >= next_commit:
                 next_commit = time.monotonic() + cfg.commit_interval_s
                 await self._commit(consumer)
                 self._update_gauges()
+            elif self.scheduler.idle:
+                # Everything taken in is finished: commit it now rather than at the next
+                # interval (a no-op when nothing new is done), so a quiet worker has nothing
+                # left to redo after a crash and its lag reads zero at once.
+                await self._commit(consumer)
 
     async def _keep_committing(self, consumer: GroupConsumer) -> None:
         while True:
@@ -384,7 +399,7 @@ class Worker:
 
     async def _credentials_work(self, team_id: str) -> bool:
         settings = self.settings.get(team_id)
-        if settings is None or not settings.integration.active:
+        if not integration_active(settings):
             return True  # nothing to call Pinpoint for: its events are skipped, not kept
         tenant = self._paused_team_credentials(team_id, settings)
         if tenant is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 
 import structlog
@@ -11,6 +12,24 @@ from worker.config import ConfigError, load_config
 from worker.observability.logging import configure_logging
 from worker.runtime.app import Worker
 from worker.store.errors import StateStoreError
+
+GC_YOUNG_THRESHOLD = 10_000
+"""Allocations between two collections of the youngest generation (CPython's default: 700)."""
+
+
+def tune_garbage_collector() -> None:
+    """Collect less often, and never rescan what start-up built.
+
+    The worker allocates a few short-lived objects for every event (most freed at once by
+    reference counting); with CPython's defaults the cyclic collector runs every 700 allocations
+    and its full passes walk every object alive, the modules and models included. Freezing what
+    exists at start-up takes those out of every later pass, and a higher young threshold makes
+    the passes rarer: together a fifth less CPU per skipped event (``bench/bench_skip.py``).
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def run_from_environment(log_format: str | None = None) -> int:
@@ -23,6 +42,7 @@ def run_from_environment(log_format: str | None = None) -> int:
         return 2
     configure_logging(config.log_format.value if config.log_format else None, config.log_level)
     log = structlog.get_logger("pinpoint_sync")
+    tune_garbage_collector()
     try:
         return asyncio.run(Worker(config).run())
     except StateStoreError as exc:

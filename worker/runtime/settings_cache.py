@@ -101,9 +101,11 @@ class SettingsCache:
         return self._count(SettingsChange.APPLIED)
 
     def get(self, team_id: str) -> TeamSettings | None:
-        """The team's current settings, or None when it has none."""
-        with self._lock:
-            return self._settings.get(team_id)
+        """The team's current settings, or None when it has none.
+
+        Called for every event, without the lock: one dictionary read is atomic, and writers
+        replace a team's entry whole (the lock orders writers among themselves)."""
+        return self._settings.get(team_id)
 
     def teams(self) -> int:
         """How many teams have settings."""
