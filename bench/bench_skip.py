@@ -4,23 +4,32 @@ DESIGN 7: events the policy skips must flow at >= 0.6 of the raw kafka-python co
 same broker, in the same run.
 
 Method: N events (default 200,000; ``--quick`` 50,000) of one team whose integration is inactive,
-on a topic of 6 partitions, spread over N/5 candidates. The raw consumer (a group member: poll,
-``json.loads`` every value, commit every second and at the end) reads the topic to its end before
-and after the worker; the faster of its two passes is the ceiling. The worker runs as
-``python -m worker run`` (its own process, configured by ``PINPOINT_SYNC_*``); for every event it
-parses, resolves, decides, publishes an outcome record (acknowledged by the broker: that is part
-of its job), and commits contiguous offsets (an inactive team needs no state store). Its rate
-is measured from its first to its last outcome record (the records' broker timestamps), and also
-up to the moment its committed offsets reach the end (polled every 0.25 s from outside).
+on a topic of 6 partitions, spread over N/5 candidates. Passes alternate on the same topic and
+broker: raw, worker, raw, worker, raw (``--rounds`` worker passes, one raw pass more), so that
+both sides meet the same machine; this shared machine's speed varies by tens of percent from one
+second to the next, so each side is credited with its best pass and the ratio is best over best
+(the median pass of each is printed beside it).
 
-Run: ``.venv/bin/python bench/bench_skip.py [--quick] [--events N]``.
+- The raw consumer (a group member of its own: poll, ``json.loads`` every value, commit every
+  second and at the end) reads the topic to its end; its rate runs from its first record to its
+  final commit.
+- The worker runs as ``python -m worker run`` (its own process, configured by
+  ``PINPOINT_SYNC_*``, a group and an outcomes topic of its own per pass); for every event it
+  parses, resolves, decides, publishes an outcome record (acknowledged by the broker: that is
+  part of its job), and commits contiguous offsets (an inactive team needs no state store). Its
+  rate runs from its first outcome record (the broker's timestamp) until its committed offsets
+  reach the end (polled every 0.25 s from outside); the rate to its last outcome is printed too.
+
+Run: ``.venv/bin/python bench/bench_skip.py [--quick] [--events N] [--rounds R]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import time
+from dataclasses import dataclass
 
 from common import (
     BROKER_PID,
@@ -32,6 +41,7 @@ from common import (
     crc_implementation,
     kafka_bootstrap,
     make_topics,
+    options,
     produce_events,
     publish,
     raw_consume,
@@ -43,21 +53,72 @@ from common import (
     worker_settings,
 )
 
+from worker.kafka.topics import TopicSpec, ensure_topics
+
 TARGET = 0.6
 PARTITIONS = 6
 KINDS = ("candidate.added", "outreach.sent", "outreach.sent", "candidate.replied",
          "candidate.interested")
 
 
+@dataclass
+class WorkerPass:
+    rate_committed: float  # first outcome .. all committed
+    rate_outcomes: float  # first .. last outcome
+    cpu_us_per_event: float
+    broker_cpu_s: float | None
+
+
+def worker_pass(bootstrap: str, topics: dict[str, str], names: Names, k: int, n: int
+                ) -> WorkerPass | None:
+    """One worker run over the whole topic, with a group and an outcomes topic of its own."""
+    own = dict(topics, outcomes=names(f"outcomes{k}"), dlq=names(f"dlq{k}"))
+    ensure_topics(options(bootstrap), {own["outcomes"]: TopicSpec(partitions=PARTITIONS),
+                                       own["dlq"]: TopicSpec(partitions=1)})
+    run_dir = RUN_ROOT / f"skip-{names.token}-{k}"
+    group = names(f"worker{k}")
+    worker = WorkerProcess(worker_settings(bootstrap, own, group, run_dir,
+                                           commit_interval_s=1.0), run_dir)
+    broker_cpu0 = cpu_seconds(BROKER_PID[0]) if BROKER_PID else None
+    try:
+        worker.wait_ready()
+        cpu0 = cpu_seconds(worker.pid) or 0.0
+        progress = wait_committed(bootstrap, group, topics["events"], n, worker,
+                                  timeout=max(600, n / 200))
+        cpu1 = cpu_seconds(worker.pid) or 0.0
+    finally:
+        code = worker.stop()
+    broker_cpu = (cpu_seconds(BROKER_PID[0]) or 0) - broker_cpu0 if broker_cpu0 else None
+    stats = read_outcomes(bootstrap, own["outcomes"], n)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    if progress.done_at is None or stats.count < n:
+        say(f"worker, pass {k}: did not finish: {progress.committed:,} committed, "
+            f"{stats.count:,} outcomes")
+        return None
+    span_out = stats.last_ts - stats.first_ts
+    span_commit = progress.done_at - stats.first_ts
+    result = WorkerPass(n / span_commit, stats.rate, (cpu1 - cpu0) / n * 1e6, broker_cpu)
+    say(f"worker, pass {k}: {n / span_commit:,.0f} events/s to all committed "
+        f"({span_commit:.2f} s; {stats.rate:,.0f}/s to the last outcome, {span_out:.2f} s); "
+        f"outcomes {', '.join(f'{o}={c:,}' for o, c in sorted(stats.outcomes.items()))}; "
+        f"CPU {result.cpu_us_per_event:.0f} us/event (exit code {code})"
+        + (f"; broker CPU {broker_cpu:.1f} s" if broker_cpu is not None else ""))
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="50,000 events")
     parser.add_argument("--events", type=int, help="number of events (default 200,000)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="worker passes (default 2), between raw passes")
     args = parser.parse_args()
     n = args.events or (50_000 if args.quick else 200_000)
+    rounds = max(args.rounds, 1)
     names = Names("skip")
     say(f"kafka-python CRC-32C: {crc_implementation()}")
-    run_dir = RUN_ROOT / f"skip-{names.token}"
+    raw_rates: list[float] = []
+    workers: list[WorkerPass] = []
     with kafka_bootstrap("skip") as bootstrap:
         topics = make_topics(bootstrap, names, PARTITIONS)
         publish(bootstrap, topics["settings"], [settings_doc("team-off", active=False)])
@@ -65,50 +126,31 @@ def main() -> int:
         seconds = produce_events(bootstrap, topics["events"], factory, n, max(n // 5, 1), KINDS)
         say(f"produced {n:,} events ({PARTITIONS} partitions, {max(n // 5, 1):,} candidates) "
             f"in {seconds:.1f} s")
+        for k in range(1, rounds + 2):
+            raw = raw_consume(bootstrap, topics["events"], names(f"raw{k}"), n)
+            raw_rates.append(raw.rate)
+            say(f"raw consumer, pass {k}: {raw.records:,} records in {raw.seconds:.2f} s = "
+                f"{raw.rate:,.0f} records/s")
+            if k <= rounds:
+                result = worker_pass(bootstrap, topics, names, k, n)
+                if result is None:
+                    say(f"skip path: FAIL (target >= {TARGET} of raw)")
+                    return 1
+                workers.append(result)
 
-        raw1 = raw_consume(bootstrap, topics["events"], names("raw1"), n)
-        say(f"raw consumer, pass 1: {raw1.records:,} records in {raw1.seconds:.2f} s = "
-            f"{raw1.rate:,.0f} records/s")
-
-        settings = worker_settings(bootstrap, topics, names("worker"), run_dir,
-                                   commit_interval_s=1.0)
-        worker = WorkerProcess(settings, run_dir)
-        broker_cpu0 = cpu_seconds(BROKER_PID[0]) if BROKER_PID else None
-        try:
-            worker.wait_ready()
-            cpu0 = cpu_seconds(worker.pid) or 0.0
-            progress = wait_committed(bootstrap, names("worker"), topics["events"], n, worker,
-                                      timeout=max(600, n / 200))
-            cpu1 = cpu_seconds(worker.pid) or 0.0
-        finally:
-            code = worker.stop()
-        broker_cpu = (cpu_seconds(BROKER_PID[0]) or 0) - broker_cpu0 if broker_cpu0 else None
-        stats = read_outcomes(bootstrap, topics["outcomes"], n)
-        raw2 = raw_consume(bootstrap, topics["events"], names("raw2"), n)
-        say(f"raw consumer, pass 2: {raw2.records:,} records in {raw2.seconds:.2f} s = "
-            f"{raw2.rate:,.0f} records/s")
-    shutil.rmtree(run_dir, ignore_errors=True)
-
-    if progress.done_at is None or stats.count < n:
-        say(f"worker did not finish: {progress.committed:,} committed, {stats.count:,} outcomes")
-        say(f"skip path: FAIL (target >= {TARGET} of raw)")
-        return 1
-    raw = max(raw1.rate, raw2.rate)
-    span_out = stats.last_ts - stats.first_ts
-    span_commit = progress.done_at - stats.first_ts
-    rate_out = stats.rate
-    rate_commit = n / span_commit
-    say(f"worker: outcomes {', '.join(f'{k}={v:,}' for k, v in sorted(stats.outcomes.items()))}")
-    say(f"worker: first..last outcome {span_out:.2f} s = {rate_out:,.0f} events/s; "
-        f"first outcome..all committed {span_commit:.2f} s = {rate_commit:,.0f} events/s")
-    say(f"worker CPU: {cpu1 - cpu0:.1f} s for {n:,} events = "
-        f"{(cpu1 - cpu0) / n * 1e6:.0f} us/event (exit code {code})"
-        + (f"; broker CPU meanwhile {broker_cpu:.1f} s" if broker_cpu is not None else ""))
-    ratio_out = rate_out / raw
-    ratio_commit = rate_commit / raw
-    ok = ratio_commit >= TARGET
-    say(f"skip path: worker/raw = {ratio_out:.2f} (to last outcome), {ratio_commit:.2f} "
-        f"(to committed end; raw {raw:,.0f}/s) target >= {TARGET}: {verdict(ok)}")
+    best_raw = max(raw_rates)
+    best = max(w.rate_committed for w in workers)
+    best_out = max(w.rate_outcomes for w in workers)
+    median_ratio = (statistics.median(w.rate_committed for w in workers)
+                    / statistics.median(raw_rates))
+    ratio = best / best_raw
+    ok = ratio >= TARGET
+    say(f"worker: best {best:,.0f} events/s to all committed ({best_out:,.0f}/s to the last "
+        f"outcome); raw: best {best_raw:,.0f} records/s; worker CPU "
+        f"{min(w.cpu_us_per_event for w in workers):.0f} us/event at best")
+    say(f"skip path: worker/raw = {ratio:.2f} best over best ({best_out / best_raw:.2f} to the "
+        f"last outcome; {median_ratio:.2f} median over median) target >= {TARGET}: "
+        f"{verdict(ok)}")
     return 0 if ok else 1
 
 

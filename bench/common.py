@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,6 +86,7 @@ def kafka_bootstrap(tag: str) -> Iterator[str]:
         yield broker.bootstrap_servers
     finally:
         broker.stop()
+        shutil.rmtree(broker.run_dir, ignore_errors=True)  # its data: gigabytes after a run
 
 
 def options(bootstrap: str) -> dict[str, Any]:

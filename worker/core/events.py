@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
+    AliasPath,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -28,7 +29,6 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
-from typing_extensions import TypedDict
 
 from worker.core._jsonguard import describe_errors, nesting_depth_exceeds
 from worker.core.enums import Channel, EventType, NoteType, SyncStage
@@ -325,45 +325,44 @@ def parse_event(raw: bytes) -> CampaignEvent:
     Raises `InvalidEvent` whose `reason` says which check failed and whose `detail` names the
     field(s) and the problem (never their values).
     """
+    _check_size(raw)
+    try:
+        event: CampaignEvent = _VALIDATE_JSON(raw)
+    except ValidationError as exc:
+        raise _rejected(raw, _translate(exc)) from None
+    return event
+
+
+def _check_size(raw: bytes) -> None:
     if len(raw) > MAX_EVENT_BYTES:
         raise InvalidEvent(
             EventErrorReason.TOO_LARGE,
             f"event is {len(raw)} bytes, the limit is {MAX_EVENT_BYTES}",
         )
-    try:
-        event: CampaignEvent = _VALIDATE_JSON(raw)
-    except ValidationError as exc:
-        error = _translate(exc)
-    else:
-        return event
-    # Error path only: say why precisely. The parser itself stops at its recursion limit, and a
-    # valid event never nests deeper than MAX_NESTING, so depth is judged only for rejects.
+
+
+def _rejected(raw: bytes, error: InvalidEvent) -> InvalidEvent:
+    """The error to raise for a rejected value, said precisely (the error path only)."""
+    # The parser itself stops at its recursion limit, and a valid event never nests deeper than
+    # MAX_NESTING, so depth is judged only for rejects.
     if nesting_depth_exceeds(raw, MAX_NESTING):
-        raise InvalidEvent(
+        return InvalidEvent(
             EventErrorReason.TOO_DEEP, f"JSON nests deeper than {MAX_NESTING} levels"
         )
     if error.reason is EventErrorReason.MALFORMED_JSON:
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            error = InvalidEvent(
+            return InvalidEvent(
                 EventErrorReason.INVALID_UTF8, f"not UTF-8: {exc.reason} at byte {exc.start}"
             )
-    raise error
-
-
-class _EnvelopeCandidate(TypedDict):
-    id: Id
-
-
-class _EnvelopeData(TypedDict):
-    team_id: TeamId
-    candidate: _EnvelopeCandidate
+    return error
 
 
 class EventEnvelope(BaseModel):
     """What identifies a campaign event, read without its data: enough to report on an event
-    that will not be used (see `parse_envelope`)."""
+    that will not be used (see `parse_envelope`). The team and candidate are read from
+    `data.team_id` and `data.candidate.id`."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -371,15 +370,8 @@ class EventEnvelope(BaseModel):
     id: Id
     type: EventType
     time: AwareDatetime
-    data: _EnvelopeData
-
-    @property
-    def team_id(self) -> str:
-        return self.data["team_id"]
-
-    @property
-    def candidate_id(self) -> str:
-        return self.data["candidate"]["id"]
+    team_id: TeamId = Field(validation_alias=AliasPath("data", "team_id"))
+    candidate_id: Id = Field(validation_alias=AliasPath("data", "candidate", "id"))
 
 
 _VALIDATE_ENVELOPE: Final = TypeAdapter(EventEnvelope).validator.validate_json
@@ -390,17 +382,13 @@ def parse_envelope(raw: bytes) -> EventEnvelope:
     `data.team_id` and `data.candidate.id`; everything else is not looked at.
 
     An event whose envelope is valid may still be invalid as a whole (`parse_event` says).
-    Raises `InvalidEvent` like `parse_event`.
+    Raises `InvalidEvent` like `parse_event`, with the same reason for the same fault.
     """
-    if len(raw) > MAX_EVENT_BYTES:
-        raise InvalidEvent(
-            EventErrorReason.TOO_LARGE,
-            f"event is {len(raw)} bytes, the limit is {MAX_EVENT_BYTES}",
-        )
+    _check_size(raw)
     try:
         envelope: EventEnvelope = _VALIDATE_ENVELOPE(raw)
     except ValidationError as exc:
-        raise _translate(exc) from None
+        raise _rejected(raw, _translate(exc)) from None
     return envelope
 
 
@@ -421,7 +409,10 @@ def _translate(exc: ValidationError) -> InvalidEvent:
         top_level = [e for e in errors if not e["loc"]]
         if top_level:
             return InvalidEvent(EventErrorReason.MALFORMED_JSON, "the event is not a JSON object")
-    if "union_tag_invalid" in kinds:
+    # A discriminated union (the event) and a plain enum field (the envelope) say it apart.
+    unknown_type = "union_tag_invalid" in kinds or any(
+        e["type"] == "enum" and tuple(e["loc"]) == ("type",) for e in errors)
+    if unknown_type:
         allowed = ", ".join(sorted(_TAGS))
         return InvalidEvent(
             EventErrorReason.UNKNOWN_TYPE, f"type: unknown event type; expected one of {allowed}"

@@ -63,6 +63,10 @@ class ConsumerEvents(Protocol):
         """The latest known end offsets of the assigned partitions (for lag), every few seconds."""
 
 
+HELD_POLL_TIMEOUT_MS = 5
+"""The poll timeout while fetching is held back because the loop has batches waiting."""
+
+
 @dataclass(frozen=True)
 class ConsumerSettings:
     """How the group consumer is set up (see ``worker/config.py`` for where each comes from)."""
@@ -185,7 +189,12 @@ class GroupConsumer(threading.Thread):
                 self._apply_commands(consumer)
                 self._hold_if_backlogged(consumer)
                 _release_parked_fetches(consumer)
-                batch = consumer.poll(timeout_ms=s.poll_timeout_ms)
+                # Held back (the loop has batches to take): poll briefly, so fetching resumes
+                # soon after the loop catches up. With every partition paused kafka-python
+                # sleeps through the whole timeout, and the loop would run dry meanwhile.
+                held = self._held_all and not self._halted
+                batch = consumer.poll(timeout_ms=HELD_POLL_TIMEOUT_MS if held
+                                      else s.poll_timeout_ms)
                 self._events.polled()
                 if not self._joined and consumer.group_metadata().state == MemberState.STABLE:
                     # A member given no partition (more members than partitions) is never told
@@ -215,9 +224,8 @@ class GroupConsumer(threading.Thread):
         for tp, recs in batch.items():
             pid = PartitionId(tp.topic, tp.partition)
             for r in recs:
-                headers = (tuple((k, v if v is not None else b"") for k, v in r.headers)
-                           if r.headers else ())
-                append(InboundRecord(pid, r.offset, r.key, r.value, headers, r.timestamp))
+                append(InboundRecord(pid, r.offset, r.key, r.value,
+                                     tuple(r.headers) if r.headers else (), r.timestamp))
         with self._pending_lock:
             self._pending += 1
         self._events.records(records, self._batch_taken)

@@ -29,7 +29,8 @@ class InboundRecord(NamedTuple):
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: tuple[tuple[str, bytes], ...]
+    headers: tuple[tuple[str, bytes | None], ...]
+    """As the producer set them: a header's value may be null (None)."""
     timestamp_ms: int
 
     @property

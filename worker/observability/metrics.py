@@ -166,6 +166,19 @@ class Metrics:
         if end_to_end_seconds is not None:
             events.observe(event_type, end_to_end_seconds)
 
+    def event_settled(
+        self, topic: str, event_type: str, outcome: str, reason: str, end_to_end_seconds: float
+    ) -> None:
+        """`event_consumed` and `event_processed` at once, for an event settled as it arrived
+        (the skip path: one call per event instead of two)."""
+        events = self._events
+        consumed, decided = events.consumed, events.decided
+        key = (topic, event_type)
+        consumed[key] = consumed.get(key, 0) + 1
+        key3 = (event_type, outcome, reason)
+        decided[key3] = decided.get(key3, 0) + 1
+        events.observe(event_type, end_to_end_seconds)
+
     def dead_lettered(self, reason: str) -> None:
         """An event was written to the dead-letter topic."""
         self._dead_letters.labels(reason=reason).inc()

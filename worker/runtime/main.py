@@ -13,7 +13,7 @@ from worker.observability.logging import configure_logging
 from worker.runtime.app import Worker
 from worker.store.errors import StateStoreError
 
-GC_YOUNG_THRESHOLD = 10_000
+GC_YOUNG_THRESHOLD = 50_000
 """Allocations between two collections of the youngest generation (CPython's default: 700)."""
 
 

@@ -20,7 +20,6 @@ crash between its effects and its commit) is recognised by its ledger mark and s
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,10 +38,9 @@ from worker.core.decision import (
 )
 from worker.core.enums import ActionKind, ActionStatus, DestinationKind, Outcome, Reason
 from worker.core.errors import EventErrorReason, InvalidEvent
-from worker.core.events import CampaignEvent, EventEnvelope, parse_envelope, parse_event
+from worker.core.events import CampaignEvent, parse_envelope, parse_event
 from worker.core.outcome import ActionRecord, OutcomeRecord, outcome_without_actions_json
 from worker.core.policy import EffectivePolicy, integration_active, resolve_policy
-from worker.core.settings import TeamSettings
 from worker.kafka.errors import KafkaAdapterError, KafkaClosed
 from worker.kafka.records import InboundRecord
 from worker.observability.masking import mask_pii, mask_secrets_inline, register_secret
@@ -174,64 +172,56 @@ class EventProcessor:
         record is acknowledged (never, if the producer is closed first: the offset then stays
         uncommitted and the event is redelivered).
         """
-        found = self._inactive_team_event(record)
-        if found is None:
+        # Runs for every event of such a team: kept to plain steps, each cheap.
+        key, value = record.key, record.value
+        if key is None or value is None:
             return False
-        envelope, settings = found
-        key = record.key
-        team_id, candidate_id = envelope.team_id, envelope.candidate_id
+        team_b, sep, candidate_b = key.partition(b":")
+        team_id = team_b.decode("utf-8", "replace")  # not UTF-8: no envelope matches it below
+        settings = self._settings.get(team_id)
+        if not sep or integration_active(settings):
+            return False
+        try:
+            envelope = parse_envelope(value)
+        except InvalidEvent:
+            return False  # process() dead-letters it, saying why in full
+        candidate_id = envelope.candidate_id
+        if envelope.team_id.encode() != team_b or candidate_b != candidate_id.encode():
+            return False  # likewise: the key must match the event
         decision = inactive_decision(settings.version if settings is not None else None)
+        event_type = envelope.type
+        now = self._clock()
         outcome_value = outcome_without_actions_json(
-            event_id=envelope.id, event_type=envelope.type, team_id=team_id,
+            event_id=envelope.id, event_type=event_type, team_id=team_id,
             candidate_id=candidate_id, outcome=decision.outcome, reason=decision.reason,
-            processed_at=self._clock(), policy_version=decision.policy_version,
+            processed_at=now, policy_version=decision.policy_version,
             detail=decision.detail,
         )
-        outcomes = self._topics.outcomes
+        try:
+            self._publisher.produce(self._topics.outcomes, key=key, value=outcome_value,
+                                    on_delivery=self._on_settled_outcome(key, outcome_value, done))
+        except KafkaAdapterError:
+            return False  # the producer's queue is full: the lane's path retries
+        self._metrics.event_settled(record.tp.topic, event_type, decision.outcome,
+                                    decision.reason, (now - envelope.time).total_seconds())
+        return True
+
+    def _on_settled_outcome(self, key: bytes, value: bytes,
+                            done: Callable[[], None]) -> Callable[[KafkaAdapterError | None], None]:
+        """The delivery report of a settled event's outcome: ``done`` once it is acknowledged;
+        sent again (until it is) when it failed; nothing once the producer is closed."""
 
         def delivered(error: KafkaAdapterError | None) -> None:
             if error is None:
                 done()
             elif not isinstance(error, KafkaClosed):
+                outcomes = self._topics.outcomes
                 self._metrics.outcome_publish_failed()
                 log.warning("publishing failed; retrying", topic=outcomes, error=str(error))
-                retry = asyncio.ensure_future(self._send_with_retry(outcomes, key, outcome_value,
-                                                                    None))
+                retry = asyncio.ensure_future(self._send_with_retry(outcomes, key, value, None))
                 retry.add_done_callback(lambda r: None if r.cancelled() else done())
 
-        try:
-            self._publisher.produce(outcomes, key=key, value=outcome_value, on_delivery=delivered)
-        except KafkaAdapterError:
-            return False  # the producer's queue is full: the lane's path retries
-        metrics = self._metrics
-        metrics.event_consumed(record.tp.topic, envelope.type)
-        metrics.event_processed(envelope.type, decision.outcome, decision.reason,
-                                max(time.time() - envelope.time.timestamp(), 0.0))
-        return True
-
-    def _inactive_team_event(
-        self, record: InboundRecord,
-    ) -> tuple[EventEnvelope, TeamSettings | None] | None:
-        """The envelope of an event of a team whose integration is not active (and the team's
-        settings), or None for any other record or an envelope that does not match its key."""
-        key, value = record.key, record.value
-        if key is None or value is None:
-            return None
-        team_b, sep, _ = key.partition(b":")
-        try:
-            team_id = team_b.decode()
-        except UnicodeDecodeError:
-            return None
-        settings = self._settings.get(team_id)
-        if not sep or integration_active(settings):
-            return None
-        try:
-            envelope = parse_envelope(value)
-        except InvalidEvent:
-            return None
-        if envelope.team_id != team_id or key != f"{team_id}:{envelope.candidate_id}".encode():
-            return None
-        return envelope, settings
+        return delivered
 
     # ---- entry point --------------------------------------------------------------------------
 
