@@ -268,7 +268,7 @@ class WorkerConfig(BaseSettings):
 
     # --- Kafka consumer tuning --------------------------------------------------------------
     max_poll_records: int = Field(
-        500, ge=1, description="Records returned by one consumer poll at most.",
+        1000, ge=1, description="Records returned by one consumer poll at most.",
     )
     session_timeout_ms: int = Field(
         45000, ge=1000,

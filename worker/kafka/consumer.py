@@ -74,11 +74,11 @@ class ConsumerSettings:
     group_id: str
     topic: str
     client_options: Mapping[str, Any]
-    max_poll_records: int = 500
+    max_poll_records: int = 1000
     session_timeout_ms: int = 45000
     max_poll_interval_ms: int = 300000
     poll_timeout_ms: int = 100
-    max_pending_batches: int = 8
+    max_pending_batches: int = 16
     fetch_max_wait_ms: int = 100
     """How long the broker may hold a fetch that has no data yet. kafka-python sends one fetch
     per broker at a time, so a partition resumed after backpressure waits for the fetch in

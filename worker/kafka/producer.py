@@ -176,20 +176,23 @@ class AsyncProducer:
         Must be called from the event loop's thread. Never blocks: a full queue raises
         `KafkaUnavailable` at once (nothing was appended).
         """
-        self._check_open()
+        # Called for every event on the skip path: the checks and the poll timer are inline.
+        if self._closed:
+            raise KafkaClosed("the producer is closed")
 
         def report(error: Any, _msg: Any) -> None:
             on_delivery(None if error is None else translate_librdkafka(error))
 
         try:
-            self._producer.produce(topic, value, key, headers=_wire(headers),
+            self._producer.produce(topic, value, key, headers=_wire(headers) if headers else None,
                                    on_delivery=report)
         except BufferError:
             raise KafkaUnavailable("the producer's queue is full (the brokers are not keeping"
                                    " up or cannot be reached)") from None
         except confluent_kafka.KafkaException as exc:
             raise translate_librdkafka(exc.args[0] if exc.args else exc) from None
-        self._schedule_poll()
+        if self._polling is None:
+            self._schedule_poll()
 
     def send_nowait(self, topic: str, *, key: bytes | None, value: bytes | None,
                     headers: Headers | None = None) -> asyncio.Future[tuple[int, int]]:

@@ -144,24 +144,26 @@ class KeyOrderedScheduler:
         """Records fetched from one or more partitions, in offset order per partition."""
         if self._stopped:
             return
-        settle = self._settle
-        settling = self._settling
+        # Runs for every record: attribute lookups are hoisted out of the loop.
+        settle, settling, settled_callback = self._settle, self._settling, self._settled_callback
+        offsets, closing, lanes = self._offsets, self._closing, self._lanes
         for record in records:
-            tracker = self._offsets.get(record.tp)
-            if tracker is None or record.tp in self._closing:
+            tp, offset = record.tp, record.offset
+            tracker = offsets.get(tp)
+            if tracker is None or tp in closing:
                 continue  # fetched before a revoke or loss: it will be redelivered to the owner
             last = tracker.last_seen
-            if last is not None and record.offset <= last:
+            if last is not None and offset <= last:
                 # A fetch that repeats offsets (a seek, a retried fetch): already taken in.
-                log.warning("repeated offset ignored", partition=str(record.tp),
-                            offset=record.offset, last_seen=last)
+                log.warning("repeated offset ignored", partition=str(tp), offset=offset,
+                            last_seen=last)
                 continue
-            tracker.received(record.offset)
-            key = record.key_text or f"\x00{record.tp}:{record.offset}"  # keyless: its own lane
-            lane = self._lanes.get(key)
+            tracker.received(offset)
+            key = record.key_text or f"\x00{tp}:{offset}"  # keyless: its own lane
+            lane = lanes.get(key)
             if lane is None and settle is not None:
                 settling[tracker] = settling.get(tracker, 0) + 1
-                if settle(record, self._settled_callback(tracker, record.offset)):
+                if settle(record, settled_callback(tracker, offset)):
                     continue
                 settling[tracker] -= 1
             if lane is None:
