@@ -6,8 +6,8 @@ Method: the whole backlog (default 1,000,000 events; ``--quick`` 200,000) is pro
 6 partitions, over N/5 candidates, built from pre-serialised templates with varied ids; then the
 worker starts as ``python -m worker run`` (default limits: ``MAX_BUFFERED=20000``,
 ``PARTITION_BUFFER=2000``, ``MAX_INFLIGHT=256``) and works through it. The events belong to a team
-whose integration is inactive (the fastest path, so the run takes minutes; every event is still
-parsed, decided, reported on the outcomes topic and marked done in the state store). Its VmRSS is
+whose integration is inactive (the fastest path, so the run takes about a minute; every event's
+envelope is still read and an outcome record published and acknowledged for it). Its VmRSS is
 sampled from ``/proc/<pid>/status`` every 0.2 s, and its VmHWM (the kernel's own peak) is read
 before it is stopped, once its committed offsets reach the end of the backlog.
 

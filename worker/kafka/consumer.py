@@ -78,7 +78,10 @@ class ConsumerSettings:
     session_timeout_ms: int = 45000
     max_poll_interval_ms: int = 300000
     poll_timeout_ms: int = 100
-    max_pending_batches: int = 16
+    max_pending_batches: int = 4
+    """Batches handed over and not yet taken by the loop before fetching is held back. Each
+    record waiting costs a few kilobytes (kafka-python's record and ours): 4 × 1,000 records keep
+    that to a few tens of megabytes (``bench/bench_memory.py``)."""
     fetch_max_wait_ms: int = 100
     """How long the broker may hold a fetch that has no data yet. kafka-python sends one fetch
     per broker at a time, so a partition resumed after backpressure waits for the fetch in

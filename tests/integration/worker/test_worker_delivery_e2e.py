@@ -140,3 +140,48 @@ async def test_revoked_key_pauses_only_that_team_until_it_works(stack: Stack) ->
     assert set(per_event.values()) == {1}
     assert_exactly_once(stack.sim, expect_push_on_first_event(events_a + events_b,
                                                               ["email", "replied"]))
+
+
+async def test_inactive_team_events_are_skipped_and_broken_envelopes_dead_lettered(
+    stack: Stack,
+) -> None:
+    """A team whose integration is off: its events are skipped at once (one outcome each, nothing
+    in Pinpoint); an event whose data alone is wrong is skipped too (its data is never read); a
+    broken envelope or a mis-keyed event is still dead-lettered, with parse_event's reason."""
+    stack.settings(settings_document("off", active=False, version=4))
+    gen = CampaignGenerator(seed=44)
+    good = gen.campaign(["off"], 6, steps=2, reply_rate=0.5)
+    sent = next(e for e in good if e.type.endswith("outreach.sent"))
+    stepless = json.loads(sent.value)
+    del stepless["data"]["step"]  # invalid for parse_event, a valid envelope
+    data_fault = (sent.key.replace(b":", b":x-"), json.dumps(
+        {**stepless, "id": "evt-off-stepless",
+         "data": {**stepless["data"],
+                  "candidate": {**stepless["data"]["candidate"],
+                                "id": "x-" + stepless["data"]["candidate"]["id"]}}},
+    ).encode())
+    bad: list[tuple[bytes | None, bytes | None]] = [
+        *malformed_events("off"),
+        (b"off:cand-someone-else", good[0].value),  # mis-keyed
+    ]
+    reasons = ["undecodable", "undecodable", "invalid_event", "invalid_event", "invalid_event"]
+    records = [*bad, data_fault, *((e.key, e.value) for e in good)]
+
+    outcomes = stack.reader(stack.outcomes_topic)
+    dlq = stack.reader(stack.dlq_topic, decode=lambda v: v)
+    await stack.start_worker()
+    stack.produce_located(records)
+    await stack.wait_outcomes(outcomes, len(records))
+    assert await asyncio.to_thread(dlq.wait_for, len(bad), 30)
+
+    assert sorted(h["dlq.reason"].decode() for _, _, h in dlq.records) == sorted(reasons)
+    values = outcomes.values()
+    assert len(values) == len(records)
+    skipped = [v for v in values if v["outcome"] == "skipped"]
+    assert {v["reason"] for v in skipped} == {"integration_inactive"}
+    assert sorted(v["event_id"] for v in skipped) == sorted(
+        ["evt-off-stepless", *(e.event_id for e in good)])
+    assert {v["policy_version"] for v in skipped} == {4}
+    assert all(v["actions"] == [] and v["team_id"] == "off" for v in skipped)
+    assert sorted(v["reason"] for v in values if v["outcome"] == "dead_lettered") == sorted(
+        reasons)
