@@ -80,8 +80,8 @@ class ConsumerSettings:
     poll_timeout_ms: int = 100
     max_pending_batches: int = 4
     """Batches handed over and not yet taken by the loop before fetching is held back. Each
-    record waiting costs a few kilobytes (kafka-python's record and ours): 4 × 1,000 records keep
-    that to a few tens of megabytes (``bench/bench_memory.py``)."""
+    record waiting costs a few kilobytes (kafka-python's record and ours): four batches of
+    1,000 keep that to a few tens of megabytes (``bench/bench_memory.py``)."""
     fetch_max_wait_ms: int = 100
     """How long the broker may hold a fetch that has no data yet. kafka-python sends one fetch
     per broker at a time, so a partition resumed after backpressure waits for the fetch in
