@@ -240,3 +240,94 @@ def test_undecodable_values_get_parse_events_reason(raw: bytes) -> None:
     assert reason_of(parse_envelope, raw) is reason_of(parse_event, raw)
     assert reason_of(parse_envelope, raw) in {EventErrorReason.INVALID_UTF8,
                                               EventErrorReason.TOO_DEEP}
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False)
+    | st.text(max_size=12) | st.sampled_from([
+        "1.0", "", "2026-11-02T09:00:00Z", "2026-11-02T09:00:00", "2026-11-02 09:00:00+02:00",
+        "2026-11-02T09:00:00.123456-05:30", "2026-13-02T09:00:00Z", "team:x", "team x",
+        "com.sourcewhale.candidate.added", "com.sourcewhale.outreach.sent", "x" * 300]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                 max_size=3),
+    max_leaves=6,
+)
+_ENVELOPE_PATHS = ["specversion", "id", "type", "time", "data", "data.team_id",
+                   "data.candidate", "data.candidate.id", "source", "data.candidate.emails"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(changes=st.lists(st.tuples(st.sampled_from(_ENVELOPE_PATHS),
+                                  _JSON_VALUES | st.just(_DELETE)), max_size=3))
+def test_envelope_reader_accepts_only_what_the_models_accept(
+    changes: list[tuple[str, Any]],
+) -> None:
+    """Whatever the envelope's fields hold, parse_envelope either gives the values the event
+    models' own envelope rules give, or raises with their reason: its fast decoder never lets
+    through what the rules refuse."""
+    doc = event_dict("sent")
+    for path, value in changes:
+        target: Any = doc
+        *parents, last = path.split(".")
+        for name in parents:
+            target = target.get(name) if isinstance(target, dict) else None
+        if not isinstance(target, dict):
+            continue
+        if value is _DELETE:
+            target.pop(last, None)
+        else:
+            target[last] = value
+    raw = json.dumps(doc).encode()
+    from worker.core import events  # noqa: PLC0415 - the rules the reader defers to
+
+    try:
+        rules = events._VALIDATE_ENVELOPE(raw)
+    except Exception:
+        rules = None
+    if rules is None:
+        with pytest.raises(InvalidEvent):
+            parse_envelope(raw)
+        return
+    envelope = parse_envelope(raw)
+    assert identity(envelope) == (rules.id, rules.type, rules.time, rules.team_id,
+                                  rules.candidate_id)
+    assert envelope.time.utcoffset() == rules.time.utcoffset()
+
+
+def test_invalid_utf8_in_a_skipped_field_is_refused() -> None:
+    """Bytes that are not UTF-8 anywhere in the value (even where the envelope reader skips)
+    make it undecodable, as for parse_event."""
+    raw = json.dumps(event_dict("sent")).encode().replace(b"Ada", b"A\xc3\x28a", 1)
+    assert b"A\xc3\x28a" in raw
+    assert reason_of(parse_envelope, raw) is EventErrorReason.INVALID_UTF8
+    assert reason_of(parse_event, raw) is EventErrorReason.INVALID_UTF8
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    ("data.team_id", "team:x"), ("data.team_id", "team x"), ("data.team_id", "tea\tm"),
+    ("data.team_id", "\u00a0team"), ("data.team_id", ""), ("data.team_id", "t" * 257),
+    ("data.team_id", 5), ("id", ""), ("id", "x" * 257), ("id", 7),
+    ("data.candidate.id", ""), ("data.candidate.id", "c" * 257),
+    ("time", "2026-11-02T09:00:00"), ("time", 1_793_000_000), ("time", "2026-13-02T09:00:00Z"),
+    ("time", "2026-11-02 09:00:00+02:00"), ("time", "2026-11-02T09:00:00z"),
+    ("time", "2026-11-02T09:00:00.1234567Z"), ("specversion", "1"), ("specversion", 1.0),
+    ("type", "com.sourcewhale.CANDIDATE.ADDED"), ("data.candidate", "cand-1"),
+])
+def test_envelope_edge_values_are_judged_as_the_models_judge_them(path: str,
+                                                                   value: Any) -> None:
+    """Edge values of each envelope field: parse_envelope accepts exactly when the models'
+    envelope rules do, with their values."""
+    raw = mutated(path, value)
+    from worker.core import events  # noqa: PLC0415 - the rules the reader defers to
+
+    try:
+        rules = events._VALIDATE_ENVELOPE(raw)
+    except Exception:
+        with pytest.raises(InvalidEvent):
+            parse_envelope(raw)
+        return
+    envelope = parse_envelope(raw)
+    assert (envelope.id, envelope.type, envelope.team_id, envelope.candidate_id) == (
+        rules.id, rules.type, rules.team_id, rules.candidate_id)
+    # Digits past the microsecond are rounded by one reader and cut by the other.
+    assert abs(envelope.time - rules.time) <= timedelta(microseconds=1)
