@@ -20,6 +20,7 @@ crash between its effects and its commit) is recognised by its ledger mark and s
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -63,6 +64,7 @@ from worker.runtime.scheduler import ProcessResult
 from worker.store.base import EffectStatus, StateStore
 
 log = structlog.get_logger("pinpoint_sync.processor")
+_STDLIB_LOG = logging.getLogger("pinpoint_sync.processor")
 
 _UNKNOWN = CandidateState()
 """The state given to `decide` where it cannot matter (an inactive integration)."""
@@ -87,7 +89,10 @@ class _EventLog:
         self._fields.update(fields)
 
     def debug(self, event: str, **fields: object) -> None:
-        log.debug(event, **self._fields, **fields)
+        # One debug line per event: asking the level first is far cheaper than structlog
+        # building the line only to drop it (a tenth of the loop's time on a busy worker).
+        if _STDLIB_LOG.isEnabledFor(logging.DEBUG):
+            log.debug(event, **self._fields, **fields)
 
     def info(self, event: str, **fields: object) -> None:
         log.info(event, **self._fields, **fields)
