@@ -9,19 +9,18 @@ or the reply) are tolerated and ignored. An unknown `type`, a missing required f
 type is invalid. Limits (size, nesting, field lengths) keep one hostile record from costing much.
 
 `parse_event` goes straight from the record's bytes to a `CampaignEvent`, raising `InvalidEvent`
-with a typed reason and a detail naming the field and the problem. `parse_envelope` reads only
-what identifies an event (its id, type, time, team and candidate), for events whose data is
-never used (a team whose integration is not active); it costs a third of `parse_event`.
+with a typed reason and a detail naming the field and the problem. `parse_envelope` validates
+the same way but gives only what identifies an event (its id, type, time, team and candidate),
+for events whose data is never used (a team whose integration is not active), at about a third
+of the cost.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, NamedTuple
 
-import msgspec
 from pydantic import (
-    AliasPath,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -31,25 +30,19 @@ from pydantic import (
     ValidationError,
 )
 
+from worker.core._event_check import check_event
 from worker.core._jsonguard import describe_errors, nesting_depth_exceeds
 from worker.core.enums import Channel, EventType, NoteType, SyncStage
 from worker.core.errors import EventErrorReason, InvalidEvent
-
-MAX_EVENT_BYTES: Final = 1_048_576
-"""Largest accepted record value (1 MiB, Kafka's default maximum message size)."""
-MAX_NESTING: Final = 32
-"""Deepest nesting of JSON objects and arrays a valid event may have (it needs 4 levels);
-unknown extra attributes nesting deeper are tolerated up to the parser's recursion limit."""
-MAX_ID: Final = 256
-"""Longest id (event, team, user, campaign, candidate, job)."""
-MAX_SHORT_TEXT: Final = 2_048
-"""Longest name, title, e-mail, phone, URL, subject or variable value."""
-MAX_LONG_TEXT: Final = 100_000
-"""Longest step body or reply snippet."""
-MAX_ITEMS: Final = 200
-"""Most items in a list (e-mails, phones, changed fields, a list variable's values)."""
-MAX_ENTRIES: Final = 500
-"""Most entries in a map (social profiles, variables, tagged fields)."""
+from worker.core.limits import (
+    MAX_ENTRIES,
+    MAX_EVENT_BYTES,
+    MAX_ID,
+    MAX_ITEMS,
+    MAX_LONG_TEXT,
+    MAX_NESTING,
+    MAX_SHORT_TEXT,
+)
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID)]
 TeamId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID, pattern=r"^[^:\s]+$")]
@@ -360,91 +353,44 @@ def _rejected(raw: bytes, error: InvalidEvent) -> InvalidEvent:
     return error
 
 
-class _EnvelopeCandidate(msgspec.Struct, frozen=True, gc=False):
-    id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID)]
+class EventEnvelope(NamedTuple):
+    """What identifies a campaign event: enough to report on an event whose data will not be
+    used (see `parse_envelope`)."""
 
-
-class _EnvelopeData(msgspec.Struct, frozen=True, gc=False):
-    team_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID, pattern=r"^[^:\s]+$")]
-    candidate: _EnvelopeCandidate
-
-
-class EventEnvelope(msgspec.Struct, frozen=True, gc=False):
-    """What identifies a campaign event, read without its data: enough to report on an event
-    that will not be used (see `parse_envelope`)."""
-
-    specversion: Literal["1.0"]
-    id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID)]
+    id: str
     type: EventType
-    time: Annotated[datetime, msgspec.Meta(tz=True)]
-    data: _EnvelopeData
-
-    @property
-    def team_id(self) -> str:
-        """`data.team_id`."""
-        return self.data.team_id
-
-    @property
-    def candidate_id(self) -> str:
-        """`data.candidate.id`."""
-        return self.data.candidate.id
-
-
-_DECODE_ENVELOPE: Final = msgspec.json.Decoder(EventEnvelope).decode
-
-
-class _EnvelopeRules(BaseModel):
-    """The envelope's rules as the event models state them: `parse_envelope` consults them for
-    what its decoder refused, to say why with `parse_event`'s reasons (and to accept what the
-    models accept that the decoder does not, such as a time given as a Unix timestamp)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    specversion: Literal["1.0"]
-    id: Id
-    type: EventType
-    time: AwareDatetime
-    team_id: TeamId = Field(validation_alias=AliasPath("data", "team_id"))
-    candidate_id: Id = Field(validation_alias=AliasPath("data", "candidate", "id"))
-
-
-_VALIDATE_ENVELOPE: Final = TypeAdapter(_EnvelopeRules).validator.validate_json
+    time: datetime
+    team_id: str
+    candidate_id: str
 
 
 def parse_envelope(raw: bytes) -> EventEnvelope:
-    """Read an event's envelope: JSON, `specversion`, `id`, `type` (a known one), `time`,
-    `data.team_id` and `data.candidate.id`; the rest must be JSON in UTF-8 and is not looked at.
+    """Validate an event like `parse_event` and give only what identifies it, about three times
+    faster (this runs for every event of a team whose integration is off).
 
-    An event whose envelope is valid may still be invalid as a whole (`parse_event` says).
-    Raises `InvalidEvent` like `parse_event`, with the same reason for the same fault.
-
-    Read by msgspec's decoder, which skips what it is not asked for at a fraction of the cost of
-    validating it (this runs for every event of a team whose integration is off); anything it
-    refuses is judged again by the models' own rules, which give the reason.
+    It raises exactly when `parse_event` raises, with the same `InvalidEvent`: a valid event is
+    recognised by a fast check of the same rules (`worker/core/_event_check.py`), and anything
+    that check does not accept outright (or that nests deeply, or is not ASCII and not UTF-8
+    either) is parsed by `parse_event`, which gives the verdict and the reason.
     """
     _check_size(raw)
-    try:
-        envelope = _DECODE_ENVELOPE(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return _envelope_by_the_rules(raw)
-    if not raw.isascii():
-        try:
-            raw.decode("utf-8")  # the decoder does not check strings it skips
-        except UnicodeDecodeError:
-            return _envelope_by_the_rules(raw)
-    return envelope
+    if raw.count(b"{") + raw.count(b"[") <= MAX_NESTING and (raw.isascii() or _utf8(raw)):
+        checked = check_event(raw)
+        if checked is not None:
+            event, event_type = checked
+            data = event.data
+            return EventEnvelope(event.id, event_type, event.time, data.team_id,
+                                 data.candidate.id)
+    full = parse_event(raw)
+    return EventEnvelope(full.id, full.type, full.time, full.team_id, full.candidate_id)
 
 
-def _envelope_by_the_rules(raw: bytes) -> EventEnvelope:
+def _utf8(raw: bytes) -> bool:
     try:
-        checked = _VALIDATE_ENVELOPE(raw)
-    except ValidationError as exc:
-        raise _rejected(raw, _translate(exc)) from None
-    return EventEnvelope(
-        specversion=checked.specversion, id=checked.id, type=checked.type, time=checked.time,
-        data=_EnvelopeData(team_id=checked.team_id,
-                           candidate=_EnvelopeCandidate(id=checked.candidate_id)),
-    )
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def event_from_dict(obj: Any) -> CampaignEvent:

@@ -65,7 +65,9 @@ DEFAULT_PRODUCER_CONFIG: dict[str, object] = {
     "batch.size": 1024 * 1024,
     "compression.type": "none",
     "partitioner": "murmur2_random",  # the partition of a key as Java clients and kafka-python
-    "message.timeout.ms": 60_000,  # delivery timeout, retries included
+    # Delivery timeout, retries included: librdkafka rides out a broker outage this long by
+    # itself, keeping each partition's order; past it the caller is told and sends again.
+    "message.timeout.ms": 300_000,
     "request.timeout.ms": 30_000,
     "queue.buffering.max.kbytes": 64 * 1024,  # bounded memory: refuse beyond 64 MiB unsent
     "queue.buffering.max.messages": 200_000,
@@ -247,9 +249,11 @@ class AsyncProducer:
 
     def _poll(self) -> None:
         self._polling = None
-        self._producer.poll(0)  # runs the delivery callbacks of every settled record
-        if len(self._producer) and self._loop is not None and not self._loop.is_closed():
-            self._polling = self._loop.call_later(POLL_INTERVAL_S, self._poll)
+        try:
+            self._producer.poll(0)  # runs the delivery callbacks of every settled record
+        finally:  # even if a callback raised: the records after it still need their reports
+            if len(self._producer) and self._loop is not None and not self._loop.is_closed():
+                self._polling = self._loop.call_later(POLL_INTERVAL_S, self._poll)
 
     def _on_client_error(self, error: Any) -> None:
         # Client-wide conditions (all brokers down, authentication...); records keep being

@@ -18,7 +18,6 @@ import contextlib
 import time
 from bisect import bisect_left
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -144,8 +143,6 @@ class Metrics:
             "Unix time the team settings were last loaded or changed.",
             namespace=ns, registry=r,
         )  # fmt: skip
-        self._consumed_children: dict[tuple[str, str], Any] = {}
-        self._processed_children: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
 
     # -- events ----------------------------------------------------------------------------
 

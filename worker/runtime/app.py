@@ -4,8 +4,9 @@
 
     start   store opened → health server up → settings topic read to its end → producer →
             Pinpoint client → consumer thread joins the group          (/readyz turns ready)
-    run     records → scheduler lanes → processor; commits every COMMIT_INTERVAL_S; metrics;
-            paused teams probed every AUTH_PROBE_INTERVAL_S
+    run     records → scheduler: settled at once (an inactive team's events) or through their
+            key's lane → processor; commits every COMMIT_INTERVAL_S and as soon as the
+            worker is idle; metrics; paused teams probed every AUTH_PROBE_INTERVAL_S
     stop    (SIGTERM/SIGINT or shutdown()) /readyz not ready → stop fetching → drain in-flight
             work within DRAIN_TIMEOUT_S → final commit → leave the group → close everything
 
@@ -61,6 +62,7 @@ class _Bridge:
         self._worker = worker
         self._loop = loop
         self.closing = False
+        self.broken = False
         self.joined = threading.Event()
         self.highwater_marks: dict[PartitionId, int] = {}
         self.last_poll = time.monotonic()
@@ -72,7 +74,14 @@ class _Bridge:
     def records(self, batch: list[InboundRecord], done: Callable[[], None]) -> None:
         def take() -> None:
             try:
-                self._worker.scheduler.submit(batch)
+                if not self.broken:
+                    self._worker.scheduler.submit(batch)
+            except Exception as exc:
+                # Taking in later batches could commit past records never taken in: take
+                # nothing more and stop; a restart resumes from the last commit (nothing lost).
+                self.broken = True
+                log.exception("taking in a batch of records failed; stopping")
+                self._worker.fail(exc)
             finally:
                 done()
 
@@ -136,6 +145,12 @@ class Worker:
         """Ask the worker to stop (idempotent)."""
         self._stop.set()
 
+    def fail(self, error: BaseException) -> None:
+        """Stop because of ``error``: the worker drains, commits what is done and exits 1."""
+        if self._exit_error is None:
+            self._exit_error = error
+        self._stop.set()
+
     async def run(self) -> int:
         """Run until stopped. Returns the process exit code (0 after a clean stop)."""
         cfg = self.config
@@ -167,7 +182,7 @@ class Worker:
             producer = await AsyncProducer.create(options, client_id="pinpoint-sync-producer")
             stack.push_async_callback(producer.close, 10.0)
             self._producer = producer
-            # Metadata of the output topics now: later sends never wait for it on the loop.
+            # The output topics must exist: checked now, not on the first event's outcome.
             await producer.prepare(cfg.outcomes_topic, cfg.dlq_topic)
 
             pinpoint: PinpointApi
@@ -233,6 +248,7 @@ class Worker:
 
     _exit_error: BaseException | None = None
     _producer: AsyncProducer | None = None
+    _idle_commit_after = 0.0
 
     async def _wait_for(self, event: threading.Event, what: str) -> bool:
         """Wait for a thread's event, giving up when asked to stop (True once it is set)."""
@@ -280,7 +296,7 @@ class Worker:
                 next_commit = time.monotonic() + cfg.commit_interval_s
                 await self._commit(consumer)
                 self._update_gauges()
-            elif self.scheduler.idle:
+            elif self.scheduler.idle and time.monotonic() >= self._idle_commit_after:
                 # Everything taken in is finished: commit it now rather than at the next
                 # interval (a no-op when nothing new is done), so a quiet worker has nothing
                 # left to redo after a crash and its lag reads zero at once.
@@ -298,6 +314,8 @@ class Worker:
         ok = await asyncio.wrap_future(consumer.commit(points))
         if ok:
             self.scheduler.mark_committed(points)
+        else:  # refused (a rebalance, say): no idle retries before the next interval
+            self._idle_commit_after = time.monotonic() + self.config.commit_interval_s
 
     def _update_gauges(self) -> None:
         marks = self._bridge.highwater_marks if self._bridge else {}
@@ -308,7 +326,7 @@ class Worker:
             lag = mark - position if mark is not None and position is not None else None
             self.metrics.partition_state(tp.topic, tp.partition, lag=lag, committed=committed,
                                          oldest_inflight_age=tracker.oldest_age())
-        self.metrics.inflight(self.scheduler.inflight)
+        self.metrics.inflight(self.scheduler.inflight + self.scheduler.settling)
         self.metrics.buffered(self.scheduler.buffered)
         self.metrics.paused_teams(len(self.scheduler.paused_teams))
 

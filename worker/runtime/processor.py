@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -162,6 +163,12 @@ class EventProcessor:
         self._publish_retry_delay = publish_retry_delay
         self._clock = clock
         self._tenants: dict[tuple[str, str], TenantCredentials] = {}
+        # Settled events' outcomes whose delivery failed, to send again in order (key, value,
+        # done), and whether none are waiting.
+        self._failed_outcomes: deque[tuple[bytes, bytes, Callable[[], None]]] = deque()
+        self._outcomes_flowing = asyncio.Event()
+        self._outcomes_flowing.set()
+        self._resender: asyncio.Future[None] | None = None
 
     # ---- the fast path: events of teams whose integration is not active -------------------------
 
@@ -171,15 +178,18 @@ class EventProcessor:
         outcome record is all there is to do. Returns False, having done nothing, for any other
         record: it goes through its lane and `process`.
 
-        Only the event's envelope is read (`parse_envelope`): its data is never used. An event
-        whose envelope is invalid, or whose key does not match it, is left to `process`, which
-        dead-letters it with the full reason. ``done`` is called on the loop once the outcome
-        record is acknowledged (never, if the producer is closed first: the offset then stays
-        uncommitted and the event is redelivered).
+        The event is validated in full but read only as far as what identifies it
+        (`parse_envelope`): its data is never used. An invalid event, or one whose key does not
+        match it, is left to `process`, which dead-letters it with the reason. ``done`` is called
+        on the loop once the outcome record is acknowledged (never, if the producer is closed
+        first: the offset then stays uncommitted and the event is redelivered).
+
+        Nothing is handed to the producer unless everything else has succeeded, so a False
+        return (or an exception) always means the record was not taken.
         """
         # Runs for every event of such a team: kept to plain steps, each cheap.
         key, value = record.key, record.value
-        if key is None or value is None:
+        if key is None or value is None or self._failed_outcomes:
             return False
         team_b, sep, candidate_b = key.partition(b":")
         team_id = team_b.decode("utf-8", "replace")  # not UTF-8: no envelope matches it below
@@ -196,43 +206,83 @@ class EventProcessor:
         decision = inactive_decision(settings.version if settings is not None else None)
         event_type = envelope.type
         now = self._clock()
-        outcome_value = outcome_without_actions_json(
-            event_id=envelope.id, event_type=event_type, team_id=team_id,
-            candidate_id=candidate_id, outcome=decision.outcome, reason=decision.reason,
-            processed_at=now, policy_version=decision.policy_version,
-            detail=decision.detail,
-        )
+        lag = (now - envelope.time).total_seconds()
+        try:
+            outcome_value = outcome_without_actions_json(
+                event_id=envelope.id, event_type=event_type, team_id=team_id,
+                candidate_id=candidate_id, outcome=decision.outcome, reason=decision.reason,
+                processed_at=now, policy_version=decision.policy_version,
+                detail=decision.detail)
+        except TypeError:  # orjson's limits (an integer past 64 bits): the model's JSON copes
+            outcome_value = OutcomeRecord(
+                event_id=envelope.id, event_type=event_type, team_id=team_id,
+                candidate_id=candidate_id, outcome=decision.outcome, reason=decision.reason,
+                processed_at=now, policy_version=decision.policy_version,
+                detail=decision.detail).to_json()
         try:
             self._publisher.produce(self._topics.outcomes, key=key, value=outcome_value,
                                     on_delivery=self._on_settled_outcome(key, outcome_value, done))
         except KafkaAdapterError:
             return False  # the producer's queue is full: the lane's path retries
         self._metrics.event_settled(record.tp.topic, event_type, decision.outcome,
-                                    decision.reason, (now - envelope.time).total_seconds())
+                                    decision.reason, lag)
         return True
 
     def _on_settled_outcome(self, key: bytes, value: bytes,
                             done: Callable[[], None]) -> Callable[[KafkaAdapterError | None], None]:
         """The delivery report of a settled event's outcome: ``done`` once it is acknowledged;
-        sent again (until it is) when it failed; nothing once the producer is closed."""
+        queued to be sent again, in order, when it failed; nothing once the producer is closed."""
 
         def delivered(error: KafkaAdapterError | None) -> None:
             if error is None:
                 done()
             elif not isinstance(error, KafkaClosed):
-                outcomes = self._topics.outcomes
                 self._metrics.outcome_publish_failed()
-                log.warning("publishing failed; retrying", topic=outcomes, error=str(error))
-                retry = asyncio.ensure_future(self._send_with_retry(outcomes, key, value, None))
-                retry.add_done_callback(lambda r: None if r.cancelled() else done())
+                self._resend_in_order(key, value, done, error)
 
         return delivered
+
+    def _resend_in_order(self, key: bytes, value: bytes, done: Callable[[], None],
+                         error: KafkaAdapterError) -> None:
+        """Queue a settled event's outcome whose delivery failed (librdkafka gave up after its
+        delivery timeout: the brokers have been away that long).
+
+        One task sends the queue again in the order the failures came (the order they were
+        produced in, per partition), so one candidate's outcomes keep their order. Meanwhile no
+        event is settled at once and `process` waits before it starts: nothing overtakes them.
+        """
+        self._failed_outcomes.append((key, value, done))
+        self._outcomes_flowing.clear()
+        if self._resender is None or self._resender.done():
+            log.warning("publishing outcome records failed; sending them again in order",
+                        topic=self._topics.outcomes, error=str(error))
+            self._resender = asyncio.ensure_future(self._resend_failed())
+
+    async def _resend_failed(self) -> None:
+        queue = self._failed_outcomes
+        sent = 0
+        try:
+            while queue:
+                key, value, done = queue[0]
+                await self._send_with_retry(self._topics.outcomes, key, value, None, quiet=True)
+                queue.popleft()
+                done()
+                sent += 1
+        finally:
+            if not queue:
+                self._outcomes_flowing.set()
+        log.info("outcome records sent again", records=sent)
 
     # ---- entry point --------------------------------------------------------------------------
 
     async def process(self, record: InboundRecord) -> ProcessResult:
         """Process one record; DONE once its outcome record is acknowledged by Kafka (and, for
         an event that is not dead-lettered, its done mark written)."""
+        if self._failed_outcomes:
+            await self._outcomes_flowing.wait()  # outcomes queued again go first (see above)
+        return await self._process(record)
+
+    async def _process(self, record: InboundRecord) -> ProcessResult:
         bound = _EventLog(topic=record.tp.topic, partition=record.tp.partition,
                           offset=record.offset, key=record.key_text)
         try:
@@ -605,7 +655,8 @@ class EventProcessor:
         self._metrics.dead_lettered(str(reason))
 
     async def _send_with_retry(self, topic: str, key: bytes | None, value: bytes | None,
-                               headers: list[tuple[str, bytes]] | None) -> None:
+                               headers: list[tuple[str, bytes]] | None, *,
+                               quiet: bool = False) -> None:
         # Kafka being unreachable must not lose the record: retry until it is accepted (the
         # record stays uncommitted meanwhile; a shutdown cancels this and it is redelivered).
         delay = self._publish_retry_delay
@@ -614,7 +665,8 @@ class EventProcessor:
                 await self._publisher.send(topic, key=key, value=value, headers=headers)
             except Exception as exc:  # noqa: BLE001 - the adapter's errors; retried, never lost
                 self._metrics.outcome_publish_failed()
-                log.warning("publishing failed; retrying", topic=topic, error=str(exc))
+                if not quiet:
+                    log.warning("publishing failed; retrying", topic=topic, error=str(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue

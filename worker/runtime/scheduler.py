@@ -163,7 +163,13 @@ class KeyOrderedScheduler:
             lane = lanes.get(key)
             if lane is None and settle is not None:
                 settling[tracker] = settling.get(tracker, 0) + 1
-                if settle(record, settled_callback(tracker, offset)):
+                try:
+                    taken = settle(record, settled_callback(tracker, offset))
+                except Exception:
+                    log.exception("settling a record at once failed; it goes through its lane",
+                                  partition=str(tp), offset=offset)
+                    taken = False
+                if taken:
                     continue
                 settling[tracker] -= 1
             if lane is None:

@@ -142,30 +142,31 @@ async def test_revoked_key_pauses_only_that_team_until_it_works(stack: Stack) ->
                                                               ["email", "replied"]))
 
 
-async def test_inactive_team_events_are_skipped_and_broken_envelopes_dead_lettered(
+async def test_inactive_team_events_are_skipped_and_invalid_ones_dead_lettered(
     stack: Stack,
 ) -> None:
-    """A team whose integration is off: its events are skipped at once (one outcome each, nothing
-    in Pinpoint); an event whose data alone is wrong is skipped too (its data is never read); a
-    broken envelope or a mis-keyed event is still dead-lettered, with parse_event's reason."""
+    """Teams whose integration is off (or who have no settings): their valid events are skipped
+    at once (one outcome each, nothing in Pinpoint); invalid ones are dead-lettered with their
+    reason as for any team, including an event whose data alone is wrong and hostile nesting
+    thousands of levels deep; nothing after them is lost or left uncommitted."""
     stack.settings(settings_document("off", active=False, version=4))
     gen = CampaignGenerator(seed=44)
     good = gen.campaign(["off"], 6, steps=2, reply_rate=0.5)
+    unknown_team = gen.campaign(["ghost"], 2, steps=1, reply_rate=0.0)
     sent = next(e for e in good if e.type.endswith("outreach.sent"))
     stepless = json.loads(sent.value)
-    del stepless["data"]["step"]  # invalid for parse_event, a valid envelope
-    data_fault = (sent.key.replace(b":", b":x-"), json.dumps(
-        {**stepless, "id": "evt-off-stepless",
-         "data": {**stepless["data"],
-                  "candidate": {**stepless["data"]["candidate"],
-                                "id": "x-" + stepless["data"]["candidate"]["id"]}}},
-    ).encode())
+    del stepless["data"]["step"]  # a valid envelope, invalid data
+    deep = b'{"specversion":"1.0","x":' + b"[" * 3000 + b"]" * 3000 + b"}"
     bad: list[tuple[bytes | None, bytes | None]] = [
         *malformed_events("off"),
         (b"off:cand-someone-else", good[0].value),  # mis-keyed
+        (sent.key, json.dumps(stepless).encode()),
+        (b"ghost:cand-deep", deep),
+        (b"off:cand-deep", deep),
     ]
-    reasons = ["undecodable", "undecodable", "invalid_event", "invalid_event", "invalid_event"]
-    records = [*bad, data_fault, *((e.key, e.value) for e in good)]
+    reasons = ["undecodable", "undecodable", "invalid_event", "invalid_event", "invalid_event",
+               "invalid_event", "undecodable", "undecodable"]
+    records = [*bad, *((e.key, e.value) for e in [*good, *unknown_team])]
 
     outcomes = stack.reader(stack.outcomes_topic)
     dlq = stack.reader(stack.dlq_topic, decode=lambda v: v)
@@ -175,13 +176,20 @@ async def test_inactive_team_events_are_skipped_and_broken_envelopes_dead_letter
     assert await asyncio.to_thread(dlq.wait_for, len(bad), 30)
 
     assert sorted(h["dlq.reason"].decode() for _, _, h in dlq.records) == sorted(reasons)
+    assert any("too deep" in h["dlq.error"].decode() or "deeper" in h["dlq.error"].decode()
+               for _, _, h in dlq.records)
     values = outcomes.values()
     assert len(values) == len(records)
     skipped = [v for v in values if v["outcome"] == "skipped"]
     assert {v["reason"] for v in skipped} == {"integration_inactive"}
     assert sorted(v["event_id"] for v in skipped) == sorted(
-        ["evt-off-stepless", *(e.event_id for e in good)])
-    assert {v["policy_version"] for v in skipped} == {4}
-    assert all(v["actions"] == [] and v["team_id"] == "off" for v in skipped)
+        e.event_id for e in [*good, *unknown_team])
+    assert {v["policy_version"] for v in skipped if v["team_id"] == "off"} == {4}
+    assert {v["policy_version"] for v in skipped if v["team_id"] == "ghost"} == {None}
+    assert all(v["actions"] == [] for v in skipped)
     assert sorted(v["reason"] for v in values if v["outcome"] == "dead_lettered") == sorted(
         reasons)
+    # Every offset is committed (an idle worker commits at once): nothing stalled a partition.
+    async with asyncio.timeout(30):
+        while await asyncio.to_thread(stack.group_offsets) != stack.end_offsets():
+            await asyncio.sleep(0.2)

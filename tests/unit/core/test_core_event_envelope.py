@@ -98,14 +98,16 @@ def test_envelope_time_keeps_its_offset() -> None:
     (mutated("source", _DELETE), "source"),
     (mutated("datacontenttype", "text/xml"), "datacontenttype"),
 ])
-def test_invalid_data_still_has_a_valid_envelope(raw: bytes, field: str) -> None:
-    """An event parse_event rejects for a field outside the envelope still has a valid
-    envelope with its identity."""
-    with pytest.raises(InvalidEvent) as caught:
+def test_invalid_data_is_rejected_like_parse_event(raw: bytes, field: str) -> None:
+    """An event whose fault is outside the identifying fields is rejected all the same, with
+    parse_event's reason and detail (it is dead-lettered, whatever the team)."""
+    with pytest.raises(InvalidEvent) as expected:
         parse_event(raw)
-    assert field in caught.value.detail
-    envelope = parse_envelope(raw)
-    assert (envelope.id, envelope.team_id, envelope.candidate_id) == ("evt-1", TEAM, CANDIDATE)
+    assert field in expected.value.detail
+    with pytest.raises(InvalidEvent) as caught:
+        parse_envelope(raw)
+    assert (caught.value.reason, caught.value.detail) == (expected.value.reason,
+                                                          expected.value.detail)
 
 
 @pytest.mark.parametrize(("raw", "reason"), [
@@ -247,25 +249,54 @@ _JSON_VALUES = st.recursive(
     | st.text(max_size=12) | st.sampled_from([
         "1.0", "", "2026-11-02T09:00:00Z", "2026-11-02T09:00:00", "2026-11-02 09:00:00+02:00",
         "2026-11-02T09:00:00.123456-05:30", "2026-13-02T09:00:00Z", "team:x", "team x",
+        "team\n", "email", "sms", "application/json", "text/plain", "application/json\n",
         "com.sourcewhale.candidate.added", "com.sourcewhale.outreach.sent", "x" * 300]),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
                                                                  max_size=3),
     max_leaves=6,
 )
-_ENVELOPE_PATHS = ["specversion", "id", "type", "time", "data", "data.team_id",
-                   "data.candidate", "data.candidate.id", "source", "data.candidate.emails"]
+_PATHS = ["specversion", "id", "type", "time", "source", "subject", "datacontenttype", "data",
+          "data.team_id", "data.user_id", "data.campaign_id", "data.campaign_name",
+          "data.changed_fields", "data.step", "data.step.number", "data.step.channel",
+          "data.step.subject", "data.reply", "data.candidate", "data.candidate.id",
+          "data.candidate.first_name", "data.candidate.last_name", "data.candidate.emails",
+          "data.candidate.phones", "data.candidate.social", "data.candidate.variables",
+          "data.candidate.tagged_fields", "data.candidate.job_title", "extra"]
 
 
-@settings(max_examples=400, deadline=None)
-@given(changes=st.lists(st.tuples(st.sampled_from(_ENVELOPE_PATHS),
-                                  _JSON_VALUES | st.just(_DELETE)), max_size=3))
-def test_envelope_reader_accepts_only_what_the_models_accept(
-    changes: list[tuple[str, Any]],
+def judged_alike(raw: bytes) -> None:
+    """parse_envelope accepts exactly what parse_event accepts, with its values, and refuses
+    the rest with parse_event's reason and detail."""
+    def verdict(parse: Any) -> tuple[Any, InvalidEvent | None]:
+        try:
+            return parse(raw), None
+        except InvalidEvent as exc:
+            return None, exc
+
+    event, expected = verdict(parse_event)
+    envelope, refused = verdict(parse_envelope)
+    if expected is not None:
+        assert refused is not None, "parse_envelope accepted what parse_event refuses"
+        assert (refused.reason, refused.detail) == (expected.reason, expected.detail)
+        return
+    assert refused is None, f"parse_envelope refused what parse_event accepts: {refused}"
+    assert (envelope.id, envelope.type, envelope.team_id, envelope.candidate_id) == (
+        event.id, event.type, event.team_id, event.candidate_id)
+    # Digits past the microsecond are rounded by one reader and cut by the other.
+    assert abs(envelope.time - event.time) <= timedelta(microseconds=1)
+    assert envelope.time.utcoffset() == event.time.utcoffset()
+
+
+@settings(max_examples=600, deadline=None)
+@given(kind=st.sampled_from(sorted(SHORT_TYPES)),
+       changes=st.lists(st.tuples(st.sampled_from(_PATHS), _JSON_VALUES | st.just(_DELETE)),
+                        max_size=3))
+def test_envelope_is_judged_as_parse_event_judges_the_event(
+    kind: str, changes: list[tuple[str, Any]],
 ) -> None:
-    """Whatever the envelope's fields hold, parse_envelope either gives the values the event
-    models' own envelope rules give, or raises with their reason: its fast decoder never lets
-    through what the rules refuse."""
-    doc = event_dict("sent")
+    """Whatever any field of an event holds, parse_envelope (whose fast check restates the
+    models' rules) accepts exactly when parse_event does, and refuses with its reason."""
+    doc = event_dict(kind)
     for path, value in changes:
         target: Any = doc
         *parents, last = path.split(".")
@@ -277,21 +308,7 @@ def test_envelope_reader_accepts_only_what_the_models_accept(
             target.pop(last, None)
         else:
             target[last] = value
-    raw = json.dumps(doc).encode()
-    from worker.core import events  # noqa: PLC0415 - the rules the reader defers to
-
-    try:
-        rules = events._VALIDATE_ENVELOPE(raw)
-    except Exception:
-        rules = None
-    if rules is None:
-        with pytest.raises(InvalidEvent):
-            parse_envelope(raw)
-        return
-    envelope = parse_envelope(raw)
-    assert identity(envelope) == (rules.id, rules.type, rules.time, rules.team_id,
-                                  rules.candidate_id)
-    assert envelope.time.utcoffset() == rules.time.utcoffset()
+    judged_alike(json.dumps(doc).encode())
 
 
 def test_invalid_utf8_in_a_skipped_field_is_refused() -> None:
@@ -305,29 +322,31 @@ def test_invalid_utf8_in_a_skipped_field_is_refused() -> None:
 
 @pytest.mark.parametrize(("path", "value"), [
     ("data.team_id", "team:x"), ("data.team_id", "team x"), ("data.team_id", "tea\tm"),
-    ("data.team_id", "\u00a0team"), ("data.team_id", ""), ("data.team_id", "t" * 257),
-    ("data.team_id", 5), ("id", ""), ("id", "x" * 257), ("id", 7),
+    ("data.team_id", "\u00a0team"), ("data.team_id", "team\n"), ("data.team_id", ""),
+    ("data.team_id", "t" * 257), ("data.team_id", 5), ("id", ""), ("id", "x" * 257), ("id", 7),
     ("data.candidate.id", ""), ("data.candidate.id", "c" * 257),
     ("time", "2026-11-02T09:00:00"), ("time", 1_793_000_000), ("time", "2026-13-02T09:00:00Z"),
     ("time", "2026-11-02 09:00:00+02:00"), ("time", "2026-11-02T09:00:00z"),
     ("time", "2026-11-02T09:00:00.1234567Z"), ("specversion", "1"), ("specversion", 1.0),
     ("type", "com.sourcewhale.CANDIDATE.ADDED"), ("data.candidate", "cand-1"),
+    ("datacontenttype", "application/json\n"), ("datacontenttype", "application/cloudevents+json"),
+    ("datacontenttype", None), ("source", ""), ("subject", None), ("data.step.number", 0),
+    ("data.step.number", 10_001), ("data.step.number", True), ("data.step.number", 1.0),
+    ("data.step.channel", "pigeon"), ("data.candidate.emails", ["a"] * 201),
+    ("data.candidate.variables", {"k": ["a", 1]}), ("data.candidate.variables", {"": "v"}),
+    ("data.candidate.social", {"linkedin": None}), ("data.candidate.first_name", None),
+    ("data.changed_fields", [""]), ("data.user_id", None), ("data.user_id", ""),
+    ("extra", {"deep": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}),
 ])
-def test_envelope_edge_values_are_judged_as_the_models_judge_them(path: str,
-                                                                   value: Any) -> None:
-    """Edge values of each envelope field: parse_envelope accepts exactly when the models'
-    envelope rules do, with their values."""
-    raw = mutated(path, value)
-    from worker.core import events  # noqa: PLC0415 - the rules the reader defers to
+def test_edge_values_are_judged_as_parse_event_judges_them(path: str, value: Any) -> None:
+    """Edge values of the event's fields: parse_envelope accepts exactly when parse_event
+    does, and refuses with its reason."""
+    judged_alike(mutated(path, value))
 
-    try:
-        rules = events._VALIDATE_ENVELOPE(raw)
-    except Exception:
-        with pytest.raises(InvalidEvent):
-            parse_envelope(raw)
-        return
-    envelope = parse_envelope(raw)
-    assert (envelope.id, envelope.type, envelope.team_id, envelope.candidate_id) == (
-        rules.id, rules.type, rules.team_id, rules.candidate_id)
-    # Digits past the microsecond are rounded by one reader and cut by the other.
-    assert abs(envelope.time - rules.time) <= timedelta(microseconds=1)
+
+def test_deep_nesting_anywhere_is_judged_as_parse_event_judges_it() -> None:
+    """Nesting far past any parser's limits in an unknown attribute: too_deep, as parse_event
+    says, never an error of the fast check's own."""
+    for depth in (40, 300, 2_000):
+        raw = mutated("extra", "@").replace(b'"@"', b"[" * depth + b"]" * depth)
+        judged_alike(raw)

@@ -388,3 +388,51 @@ async def test_closed_producer_never_completes() -> None:
     assert publisher.sent == []
     assert publisher.attempts == 0
     assert env.sample("outcome_publish_failures_total") == 0
+
+
+async def test_failed_deliveries_are_sent_again_in_order_and_hold_back_the_rest() -> None:
+    """Outcomes whose delivery failed are sent again in the order they failed; until they are,
+    no event is settled at once and process() does not start, so nothing of the same candidate
+    overtakes them; afterwards events settle at once again."""
+    publisher = HeldPublisher()
+    env = fast_env("inactive", publisher)
+    first, second = env.event("candidate.added"), env.event("candidate.interested")
+    dones = [Done(), Done()]
+    for sample, done in zip((first, second), dones, strict=True):
+        assert env.processor.settle_now(env.record(sample.key, sample.value), done) is True
+    publisher.deliver(PublishError("_MSG_TIMED_OUT: delivery timed out"))
+
+    third = env.event("candidate.not_interested")
+    assert env.processor.settle_now(env.record(third.key, third.value), Done()) is False
+    waiting = asyncio.ensure_future(env.processor.process(env.record(third.key, third.value)))
+    async with asyncio.timeout(5):
+        while dones[1].calls == 0:
+            await asyncio.sleep(0.001)
+    # The two failed outcomes went out again, in their order, each completed once.
+    sent_ids = [json.loads(v or b"")["event_id"] for t, _, v, _ in publisher.sent
+                if t == TOPICS.outcomes]
+    assert sent_ids[:2] == [first.event_id, second.event_id]
+    assert [d.calls for d in dones] == [1, 1]
+    async with asyncio.timeout(5):
+        assert await waiting is ProcessResult.DONE
+    assert [json.loads(v or b"")["event_id"] for t, _, v, _ in publisher.sent
+            if t == TOPICS.outcomes] == [first.event_id, second.event_id, third.event_id]
+    fourth = env.event("candidate.unsubscribed")
+    assert env.processor.settle_now(env.record(fourth.key, fourth.value), Done()) is True
+
+
+async def test_a_settings_version_past_64_bits_still_gets_its_outcome() -> None:
+    """A settings version too large for the fast JSON encoder: the outcome is built by the
+    model instead, and carries the version."""
+    publisher = HeldPublisher()
+    env = Env()
+    env.set_settings(version=2**64 + 5, active=False)
+    env.store = UntouchableStore()  # type: ignore[assignment]
+    env.publisher = publisher
+    env.processor = env.build()
+    sample = env.event("candidate.added")
+    assert env.processor.settle_now(env.record(sample.key, sample.value), Done()) is True
+    _, _, value = publisher.produced[0]
+    outcome = json.loads(value or b"")
+    assert outcome["policy_version"] == 2**64 + 5
+    assert (outcome["outcome"], outcome["reason"]) == ("skipped", "integration_inactive")

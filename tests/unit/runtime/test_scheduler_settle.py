@@ -447,3 +447,28 @@ async def test_drain_takes_nothing_new() -> None:
     await h.run_loop()
     assert h.offered == []
     assert h.started == []
+
+
+async def test_a_settle_that_raises_sends_the_record_through_its_lane() -> None:
+    """When settle raises (a fault of the fast path), that record goes through its lane and
+    process, and the rest of the batch is taken in as usual: no offset is skipped."""
+    h = Harness()
+    s = h.scheduler
+    s.assign([TP0])
+    boom = rec(TP0, 100, "ghost:c", b"boom")
+    after = [rec(TP0, 101, "acme:c1"), lane(TP0, 102, "acme:c2")]
+    plain_settle = h.settle
+
+    def settle(record: InboundRecord, done: Callable[[], None]) -> bool:
+        if record.value == b"boom":
+            raise RecursionError("maximum recursion depth exceeded")
+        return plain_settle(record, done)
+
+    s._settle = settle
+    s.submit([boom, *after])
+    await h.run_loop()
+    assert offsets(h.finished) == [100, 102]  # the one that raised was processed in its lane
+    assert s.commit_points() == {TP0: 101}  # 101 waits for its callback, 102 behind it
+    h.call_back(after[0])
+    assert s.commit_points() == {TP0: 103}
+    assert s.settling == 0
