@@ -29,8 +29,9 @@ _TeamId = Annotated[str, Meta(min_length=1, max_length=MAX_ID, pattern=r"\A[^:\s
 _Short = Annotated[str, Meta(max_length=MAX_SHORT_TEXT)]
 _Long = Annotated[str, Meta(max_length=MAX_LONG_TEXT)]
 _Key = Annotated[str, Meta(min_length=1, max_length=MAX_ID)]
+# (?a): ASCII \w and \s, a subset of what the models' (Rust) regex matches, never more.
 _ContentType = Annotated[
-    str, Meta(max_length=200, pattern=r"\Aapplication/(?:[\w.-]+\+)?json(?:\s*;.*)?\Z")
+    str, Meta(max_length=200, pattern=r"(?a)\Aapplication/(?:[\w.-]+\+)?json(?:\s*;.*)?\Z")
 ]
 
 

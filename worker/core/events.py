@@ -17,6 +17,7 @@ of the cost.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal, NamedTuple
 
@@ -374,7 +375,11 @@ def parse_envelope(raw: bytes) -> EventEnvelope:
     either) is parsed by `parse_event`, which gives the verdict and the reason.
     """
     _check_size(raw)
-    if raw.count(b"{") + raw.count(b"[") <= MAX_NESTING and (raw.isascii() or _utf8(raw)):
+    # What the fast check does not look at is left to parse_event: deep nesting, bytes that
+    # are not UTF-8, and (in a value long enough to hold one) a number past the JSON parser's
+    # 4,300 digits.
+    if (raw.count(b"{") + raw.count(b"[") <= MAX_NESTING and (raw.isascii() or _utf8(raw))
+            and (len(raw) <= _LONGEST_NUMBER or _LONG_NUMBER.search(raw) is None)):
         checked = check_event(raw)
         if checked is not None:
             event, event_type = checked
@@ -383,6 +388,10 @@ def parse_envelope(raw: bytes) -> EventEnvelope:
                                  data.candidate.id)
     full = parse_event(raw)
     return EventEnvelope(full.id, full.type, full.time, full.team_id, full.candidate_id)
+
+
+_LONGEST_NUMBER: Final = 4_300
+_LONG_NUMBER: Final = re.compile(rb"[0-9]{%d}" % (_LONGEST_NUMBER + 1))
 
 
 def _utf8(raw: bytes) -> bool:

@@ -296,6 +296,9 @@ class AsyncProducer:
             left = await self.flush(timeout)
         except KafkaClosed:
             left = 0
+        except Exception:
+            log.exception("a delivery report failed while closing the producer")
+            left = len(self._producer)
         self._closed = True
         if self._polling is not None:
             self._polling.cancel()

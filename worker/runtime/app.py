@@ -183,7 +183,7 @@ class Worker:
             stack.push_async_callback(producer.close, 10.0)
             self._producer = producer
             # The output topics must exist: checked now, not on the first event's outcome.
-            await producer.prepare(cfg.outcomes_topic, cfg.dlq_topic)
+            await producer.prepare(cfg.outcomes_topic, cfg.dlq_topic, timeout=30.0)
 
             pinpoint: PinpointApi
             if self._pinpoint_override is not None:

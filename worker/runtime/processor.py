@@ -224,8 +224,11 @@ class EventProcessor:
                                     on_delivery=self._on_settled_outcome(key, outcome_value, done))
         except KafkaAdapterError:
             return False  # the producer's queue is full: the lane's path retries
-        self._metrics.event_settled(record.tp.topic, event_type, decision.outcome,
-                                    decision.reason, lag)
+        try:  # taken now, whatever happens below: only counting is left
+            self._metrics.event_settled(record.tp.topic, event_type, decision.outcome,
+                                        decision.reason, lag)
+        except Exception:
+            log.exception("counting a settled event failed")
         return True
 
     def _on_settled_outcome(self, key: bytes, value: bytes,
@@ -247,9 +250,11 @@ class EventProcessor:
         """Queue a settled event's outcome whose delivery failed (librdkafka gave up after its
         delivery timeout: the brokers have been away that long).
 
-        One task sends the queue again in the order the failures came (the order they were
-        produced in, per partition), so one candidate's outcomes keep their order. Meanwhile no
-        event is settled at once and `process` waits before it starts: nothing overtakes them.
+        One task sends the queue again, handing the records to the producer in the order the
+        failures came (the order they were produced in, per partition). Until the queue is
+        through, no event is settled at once and `process` does not start, so new events'
+        outcomes do not overtake them. (Records the producer still held, and events already
+        being processed, may; outcome records are at least once.)
         """
         self._failed_outcomes.append((key, value, done))
         self._outcomes_flowing.clear()
@@ -257,21 +262,54 @@ class EventProcessor:
             log.warning("publishing outcome records failed; sending them again in order",
                         topic=self._topics.outcomes, error=str(error))
             self._resender = asyncio.ensure_future(self._resend_failed())
+            self._resender.add_done_callback(self._resender_ended)
 
     async def _resend_failed(self) -> None:
-        queue = self._failed_outcomes
-        sent = 0
-        try:
-            while queue:
-                key, value, done = queue[0]
-                await self._send_with_retry(self._topics.outcomes, key, value, None, quiet=True)
-                queue.popleft()
-                done()
+        queue, topic = self._failed_outcomes, self._topics.outcomes
+        delay, sent = self._publish_retry_delay, 0
+        while queue:
+            batch = list(queue)
+            queue.clear()
+            futures: list[asyncio.Future[tuple[int, int]] | None] = []
+            for key, value, _ in batch:  # handed over in order, acknowledged together
+                try:
+                    futures.append(self._publisher.send_nowait(topic, key=key, value=value))
+                except KafkaClosed:
+                    return  # shutting down: these stay uncommitted and are redelivered
+                except Exception:  # noqa: BLE001 - the queue is full: tried again below
+                    futures.append(None)
+            results = await asyncio.gather(*(f for f in futures if f is not None),
+                                           return_exceptions=True)
+            outcomes = iter(results)
+            failed = []
+            for (key, value, done), future in zip(batch, futures, strict=True):
+                result = next(outcomes) if future is not None else None
+                if future is None or isinstance(result, BaseException):
+                    if isinstance(result, KafkaClosed):
+                        return
+                    failed.append((key, value, done))
+                    continue
                 sent += 1
-        finally:
-            if not queue:
-                self._outcomes_flowing.set()
+                try:
+                    done()
+                except Exception:
+                    log.exception("completing a settled event failed")
+            if failed:
+                self._metrics.outcome_publish_failed()
+                queue.extendleft(reversed(failed))  # before anything queued meanwhile
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
         log.info("outcome records sent again", records=sent)
+
+    def _resender_ended(self, task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sending outcome records again failed; starting over",
+                      error=str(task.exception()))
+        if self._failed_outcomes and not task.cancelled():
+            self._resender = asyncio.ensure_future(self._resend_failed())
+            self._resender.add_done_callback(self._resender_ended)
+        elif not self._failed_outcomes:
+            self._outcomes_flowing.set()
 
     # ---- entry point --------------------------------------------------------------------------
 
@@ -627,7 +665,8 @@ class EventProcessor:
                 retry = asyncio.ensure_future(
                     self._send_with_retry(self._topics.outcomes, record.key, value, None))
                 retry.add_done_callback(
-                    lambda r: result.cancel() if r.cancelled() else mark_and_finish())
+                    lambda r: result.cancel() if r.cancelled() or r.exception() is not None
+                    else mark_and_finish())
 
         try:
             # Callbacks rather than a task per outcome: this runs for every event.
@@ -655,18 +694,18 @@ class EventProcessor:
         self._metrics.dead_lettered(str(reason))
 
     async def _send_with_retry(self, topic: str, key: bytes | None, value: bytes | None,
-                               headers: list[tuple[str, bytes]] | None, *,
-                               quiet: bool = False) -> None:
+                               headers: list[tuple[str, bytes]] | None) -> None:
         # Kafka being unreachable must not lose the record: retry until it is accepted (the
         # record stays uncommitted meanwhile; a shutdown cancels this and it is redelivered).
         delay = self._publish_retry_delay
         while True:
             try:
                 await self._publisher.send(topic, key=key, value=value, headers=headers)
+            except KafkaClosed:
+                raise  # shutting down: the record stays uncommitted and is redelivered
             except Exception as exc:  # noqa: BLE001 - the adapter's errors; retried, never lost
                 self._metrics.outcome_publish_failed()
-                if not quiet:
-                    log.warning("publishing failed; retrying", topic=topic, error=str(exc))
+                log.warning("publishing failed; retrying", topic=topic, error=str(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue

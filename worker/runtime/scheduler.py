@@ -120,6 +120,8 @@ class KeyOrderedScheduler:
         self._offsets: dict[PartitionId, PartitionOffsets] = {}
         # Records settled at once and not yet reported complete, per partition assignment.
         self._settling: dict[PartitionOffsets, int] = {}
+        self._settle_failures = 0
+        self._settle_failure_logged = float("-inf")
         self._buffered: Counter[PartitionId] = Counter()  # waiting, not parked
         self._parked = 0  # waiting records of paused teams
         self._paused_tps: set[PartitionId] = set()
@@ -165,9 +167,8 @@ class KeyOrderedScheduler:
                 settling[tracker] = settling.get(tracker, 0) + 1
                 try:
                     taken = settle(record, settled_callback(tracker, offset))
-                except Exception:
-                    log.exception("settling a record at once failed; it goes through its lane",
-                                  partition=str(tp), offset=offset)
+                except Exception:  # noqa: BLE001 - a fault of the fast path: take the lane
+                    self._settle_failed(tp, offset)
                     taken = False
                 if taken:
                     continue
@@ -184,6 +185,15 @@ class KeyOrderedScheduler:
                     self._make_ready(key, lane)
         self._dispatch()
         self._apply_backpressure()
+
+    def _settle_failed(self, tp: PartitionId, offset: int) -> None:
+        # With its traceback once a minute at most: a systematic fault would fail every record.
+        self._settle_failures += 1
+        now = self._clock()
+        if now - self._settle_failure_logged >= 60.0:
+            self._settle_failure_logged = now
+            log.exception("settling a record at once failed; it goes through its lane",
+                          partition=str(tp), offset=offset, failures=self._settle_failures)
 
     def _settled_callback(self, tracker: PartitionOffsets, offset: int) -> Callable[[], None]:
         def settled() -> None:

@@ -336,6 +336,9 @@ def test_invalid_utf8_in_a_skipped_field_is_refused() -> None:
     ("data.candidate.variables", {"k": ["a", 1]}), ("data.candidate.variables", {"": "v"}),
     ("data.candidate.social", {"linkedin": None}), ("data.candidate.first_name", None),
     ("data.changed_fields", [""]), ("data.user_id", None), ("data.user_id", ""),
+    ("datacontenttype", "application/\u00bd+json"),
+    ("datacontenttype", "application/json\u001c; x"),
+    ("datacontenttype", "application/x\u2460+json"), ("time", "2024-05-01T23:59:59.9999999Z"),
     ("extra", {"deep": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}),
 ])
 def test_edge_values_are_judged_as_parse_event_judges_them(path: str, value: Any) -> None:
@@ -349,4 +352,12 @@ def test_deep_nesting_anywhere_is_judged_as_parse_event_judges_it() -> None:
     says, never an error of the fast check's own."""
     for depth in (40, 300, 2_000):
         raw = mutated("extra", "@").replace(b'"@"', b"[" * depth + b"]" * depth)
+        judged_alike(raw)
+
+
+def test_a_number_too_long_for_the_json_parser_is_judged_as_parse_event_judges_it() -> None:
+    """An integer of more than 4,300 digits in an unknown attribute: refused as parse_event
+    refuses it (the fast check does not read what it skips)."""
+    for digits in (4_300, 4_301, 6_000):
+        raw = mutated("extra", "@").replace(b'"@"', b"1" * digits)
         judged_alike(raw)

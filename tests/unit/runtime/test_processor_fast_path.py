@@ -436,3 +436,40 @@ async def test_a_settings_version_past_64_bits_still_gets_its_outcome() -> None:
     outcome = json.loads(value or b"")
     assert outcome["policy_version"] == 2**64 + 5
     assert (outcome["outcome"], outcome["reason"]) == ("skipped", "integration_inactive")
+
+
+async def test_a_resend_that_fails_again_is_tried_again_and_a_closed_producer_stops_it() -> None:
+    """Outcomes sent again are retried until the producer takes them, each completed once;
+    once the producer reports itself closed, the resending stops and their events stay
+    uncompleted."""
+    publisher = HeldPublisher()
+    env = fast_env("inactive", publisher)
+    samples = [env.event("candidate.added"), env.event("candidate.interested")]
+    dones = [Done(), Done()]
+    for sample, done in zip(samples, dones, strict=True):
+        assert env.processor.settle_now(env.record(sample.key, sample.value), done) is True
+    publisher.fail_first = publisher.attempts + 1  # the first resend fails once more
+    publisher.deliver(PublishError("_MSG_TIMED_OUT: delivery timed out"))
+    async with asyncio.timeout(5):
+        while not all(d.calls for d in dones):
+            await asyncio.sleep(0.001)
+    await asyncio.sleep(0.01)
+    assert [d.calls for d in dones] == [1, 1]
+    assert sorted(json.loads(v or b"")["event_id"] for t, _, v, _ in publisher.sent
+                  if t == TOPICS.outcomes) == sorted(s.event_id for s in samples)
+    assert env.sample("outcome_publish_failures_total") >= 2
+
+    # Now the producer closes while an outcome waits to be sent again.
+    later, done = env.event("candidate.unsubscribed"), Done()
+    assert env.processor.settle_now(env.record(later.key, later.value), done) is True
+
+    def closed(*_: object, **__: object) -> None:
+        raise KafkaClosed("the producer is closed")
+
+    publisher.send_nowait = closed  # type: ignore[method-assign, assignment]
+    publisher.deliver(PublishError("_MSG_TIMED_OUT: delivery timed out"))
+    await asyncio.sleep(0.05)
+    assert done.calls == 0
+    resender = env.processor._resender
+    assert resender is not None
+    assert resender.done()
