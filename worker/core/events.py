@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal, NamedTuple
+from typing import Annotated, Any, Final, Literal
 
+import msgspec
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -354,9 +355,9 @@ def _rejected(raw: bytes, error: InvalidEvent) -> InvalidEvent:
     return error
 
 
-class EventEnvelope(NamedTuple):
+class EventEnvelope(msgspec.Struct, frozen=True, gc=False):
     """What identifies a campaign event: enough to report on an event whose data will not be
-    used (see `parse_envelope`)."""
+    used (see `parse_envelope`). A msgspec struct: built for every such event, in C."""
 
     id: str
     type: EventType

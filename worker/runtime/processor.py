@@ -20,11 +20,13 @@ crash between its effects and its commit) is recognised by its ledger mark and s
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Final
 
 import structlog
 
@@ -66,6 +68,9 @@ from worker.store.base import EffectStatus, StateStore
 
 log = structlog.get_logger("pinpoint_sync.processor")
 _STDLIB_LOG = logging.getLogger("pinpoint_sync.processor")
+
+_utc_now: Final = functools.partial(datetime.now, UTC)
+"""The processor's default clock (a partial, not a lambda: it is called for every event)."""
 
 _UNKNOWN = CandidateState()
 """The state given to `decide` where it cannot matter (an inactive integration)."""
@@ -151,7 +156,7 @@ class EventProcessor:
         metrics: Metrics,
         topics: Topics,
         publish_retry_delay: float = 1.0,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._store = store
         self._pinpoint = pinpoint
