@@ -5,10 +5,11 @@ same broker, in the same run.
 
 Method: N events (default 200,000; ``--quick`` 50,000) of one team whose integration is inactive,
 on a topic of 6 partitions, spread over N/5 candidates. Passes alternate on the same topic and
-broker: raw, worker, raw, worker, raw (``--rounds`` worker passes, one raw pass more), so that
-both sides meet the same machine; this shared machine's speed varies by tens of percent from one
-second to the next, so each side is credited with its best pass and the ratio is best over best
-(the median pass of each is printed beside it).
+broker: raw, worker, raw, worker, raw, worker, raw (``--rounds`` worker passes, default 3, one
+raw pass more), so that both sides meet the same machine. This shared machine's speed varies by
+tens of percent from one minute to the next (raw passes of one run differ by up to 2x), so the
+verdict is the ratio of the median worker pass to the median raw pass, which one lucky or
+unlucky pass cannot decide; best over best is printed beside it.
 
 - The raw consumer (a group member of its own: poll, ``json.loads`` every value, commit every
   second and at the end) reads the topic to its end; its rate runs from its first record to its
@@ -114,8 +115,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="50,000 events")
     parser.add_argument("--events", type=int, help="number of events (default 200,000)")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="worker passes (default 2), between raw passes")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="worker passes (default 3), between raw passes")
     parser.add_argument("--active", action="store_true",
                         help="for information: skips of an active team (sync upon interested, no"
                              " notes), which read the candidate's state and write a done mark")
@@ -157,17 +158,17 @@ def main() -> int:
     best_out = max(w.rate_outcomes for w in workers)
     median_ratio = (statistics.median(w.rate_committed for w in workers)
                     / statistics.median(raw_rates))
-    ratio = best / best_raw
+    ratio = median_ratio
     if args.active:
-        say(f"skip path of an active team: worker/raw = {ratio:.2f} best over best (for"
+        say(f"skip path of an active team: worker/raw = {ratio:.2f} median over median (for"
             f" information; the target is for events the policy skips without state)")
         return 0
     ok = ratio >= TARGET
     say(f"worker: best {best:,.0f} events/s to all committed ({best_out:,.0f}/s to the last "
         f"outcome); raw: best {best_raw:,.0f} records/s; worker CPU "
         f"{min(w.cpu_us_per_event for w in workers):.0f} us/event at best")
-    say(f"skip path: worker/raw = {ratio:.2f} best over best ({best_out / best_raw:.2f} to the "
-        f"last outcome; {median_ratio:.2f} median over median) target >= {TARGET}: "
+    say(f"skip path: worker/raw = {ratio:.2f} median over median ({best / best_raw:.2f} best "
+        f"over best; {best_out / best_raw:.2f} best to the last outcome) target >= {TARGET}: "
         f"{verdict(ok)}")
     return 0 if ok else 1
 
