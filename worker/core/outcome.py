@@ -101,22 +101,30 @@ def outcome_without_actions_json(
 
     Built from a plain dict, without the model: it is published for every event a team without
     an active integration sends, the hottest path of the worker. Field order is the model's.
+    What orjson cannot encode (an integer past 64 bits) is built by the model instead.
     """
-    return orjson.dumps(
-        {
-            "event_id": event_id,
-            "event_type": event_type,
-            "team_id": team_id,
-            "candidate_id": candidate_id,
-            "outcome": outcome,
-            "reason": reason,
-            "actions": [],
-            "pinpoint_candidate_id": None,
-            "filterable": {},
-            "policy_version": policy_version,
-            "processed_at": processed_at,
-            "detail": detail,
-            "missing_fields": [],
-        },
-        option=_ORJSON_OPTIONS,
-    )
+    try:
+        return orjson.dumps(
+            {
+                "event_id": event_id,
+                "event_type": event_type,
+                "team_id": team_id,
+                "candidate_id": candidate_id,
+                "outcome": outcome,
+                "reason": reason,
+                "actions": [],
+                "pinpoint_candidate_id": None,
+                "filterable": {},
+                "policy_version": policy_version,
+                "processed_at": processed_at,
+                "detail": detail,
+                "missing_fields": [],
+            },
+            option=_ORJSON_OPTIONS,
+        )
+    except TypeError:  # orjson's limits: the model's JSON copes
+        return OutcomeRecord(
+            event_id=event_id, event_type=event_type, team_id=team_id,
+            candidate_id=candidate_id, outcome=outcome, reason=reason,
+            processed_at=processed_at, policy_version=policy_version, detail=detail,
+        ).to_json()

@@ -178,23 +178,14 @@ class AsyncProducer:
         Must be called from the event loop's thread. Never blocks: a full queue raises
         `KafkaUnavailable` at once (nothing was appended).
         """
-        # Called for every event on the skip path: the checks and the poll timer are inline.
+        # Called for every event on the skip path: kept to the closed check and one append.
         if self._closed:
             raise KafkaClosed("the producer is closed")
 
         def report(error: Any, _msg: Any) -> None:
             on_delivery(None if error is None else translate_librdkafka(error))
 
-        try:
-            self._producer.produce(topic, value, key, headers=_wire(headers) if headers else None,
-                                   on_delivery=report)
-        except BufferError:
-            raise KafkaUnavailable("the producer's queue is full (the brokers are not keeping"
-                                   " up or cannot be reached)") from None
-        except confluent_kafka.KafkaException as exc:
-            raise translate_librdkafka(exc.args[0] if exc.args else exc) from None
-        if self._polling is None:
-            self._schedule_poll()
+        self._append(topic, key, value, headers, report)
 
     def send_nowait(self, topic: str, *, key: bytes | None, value: bytes | None,
                     headers: Headers | None = None) -> asyncio.Future[tuple[int, int]]:
@@ -213,16 +204,23 @@ class AsyncProducer:
             else:
                 done.set_result((int(msg.partition()), int(msg.offset())))
 
+        self._append(topic, key, value, headers, report)
+        return done
+
+    def _append(self, topic: str, key: bytes | None, value: bytes | None,
+                headers: Headers | None, report: Callable[[Any, Any], None]) -> None:
+        """Hand one record to librdkafka (its errors translated) and make sure reports are
+        collected."""
         try:
-            self._producer.produce(topic, value, key, headers=_wire(headers),
+            self._producer.produce(topic, value, key, headers=_wire(headers) if headers else None,
                                    on_delivery=report)
         except BufferError:
             raise KafkaUnavailable("the producer's queue is full (the brokers are not keeping"
                                    " up or cannot be reached)") from None
         except confluent_kafka.KafkaException as exc:
             raise translate_librdkafka(exc.args[0] if exc.args else exc) from None
-        self._schedule_poll()
-        return done
+        if self._polling is None:
+            self._schedule_poll()
 
     async def send(self, topic: str, *, key: bytes | None, value: bytes | None,
                    headers: Headers | None = None) -> tuple[int, int]:

@@ -212,18 +212,10 @@ class EventProcessor:
         event_type = envelope.type
         now = self._clock()
         lag = (now - envelope.time).total_seconds()
-        try:
-            outcome_value = outcome_without_actions_json(
-                event_id=envelope.id, event_type=event_type, team_id=team_id,
-                candidate_id=candidate_id, outcome=decision.outcome, reason=decision.reason,
-                processed_at=now, policy_version=decision.policy_version,
-                detail=decision.detail)
-        except TypeError:  # orjson's limits (an integer past 64 bits): the model's JSON copes
-            outcome_value = OutcomeRecord(
-                event_id=envelope.id, event_type=event_type, team_id=team_id,
-                candidate_id=candidate_id, outcome=decision.outcome, reason=decision.reason,
-                processed_at=now, policy_version=decision.policy_version,
-                detail=decision.detail).to_json()
+        outcome_value = outcome_without_actions_json(
+            event_id=envelope.id, event_type=event_type, team_id=team_id,
+            candidate_id=candidate_id, outcome=decision.outcome, reason=decision.reason,
+            processed_at=now, policy_version=decision.policy_version, detail=decision.detail)
         try:
             self._publisher.produce(self._topics.outcomes, key=key, value=outcome_value,
                                     on_delivery=self._on_settled_outcome(key, outcome_value, done))
