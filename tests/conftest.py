@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import pytest
 
@@ -116,6 +117,14 @@ class PostgresServer:
     url: str
     password: str | None
 
+    @classmethod
+    def from_url(cls, url: str) -> PostgresServer:
+        """A server given by URL, its password (if the URL has one) kept apart too."""
+        from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
+
+        password = conninfo_to_dict(url).get("password")
+        return cls(url, None if password is None else str(password))
+
 
 @pytest.fixture(scope="session")
 def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
@@ -127,13 +136,13 @@ def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
     """
     given = os.environ.get("PINPOINT_SYNC_TEST_POSTGRES_URL")
     if given:
-        yield PostgresServer(given, None)
+        yield PostgresServer.from_url(given)
         return
     if _docker_engine_answers():
         from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
 
         with PostgresContainer("postgres:16", driver=None) as container:
-            yield PostgresServer(container.get_connection_url(), None)
+            yield PostgresServer.from_url(container.get_connection_url())
         return
     from worker.store.pg_local import LocalPostgres  # noqa: PLC0415
 
@@ -152,15 +161,22 @@ def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def postgres_schema(postgres_server: PostgresServer) -> Iterator[str]:
-    """A connection URL whose tables live in a schema of this test's own (dropped after)."""
+    """A ``postgresql://`` URL (without password: see `PostgresServer.password`) whose tables
+    live in a schema of this test's own, dropped after."""
     import psycopg  # noqa: PLC0415
-    from psycopg.conninfo import make_conninfo  # noqa: PLC0415
+    from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(postgres_server.url, password=postgres_server.password,
                          autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
-    yield make_conninfo(postgres_server.url, options=f"-c search_path={schema}")
+    parts = conninfo_to_dict(postgres_server.url)
+    parts.pop("password", None)
+    parts["options"] = f"-c search_path={schema}"
+    yield "postgresql://{user}@{host}:{port}/{dbname}?{query}".format(
+        user=quote(str(parts.pop("user", "postgres"))), host=parts.pop("host", "127.0.0.1"),
+        port=parts.pop("port", 5432), dbname=parts.pop("dbname", "postgres"),
+        query=urlencode({k: str(v) for k, v in parts.items()}, quote_via=quote))
     with psycopg.connect(postgres_server.url, password=postgres_server.password,
                          autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")

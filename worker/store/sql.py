@@ -149,6 +149,10 @@ class SqlStateStore:
     async def open(self) -> Self:
         raise NotImplementedError
 
+    async def migrate(self) -> list[int]:
+        """Apply the missing migrations now (under the store's lock); returns those applied."""
+        raise NotImplementedError
+
     async def close(self) -> None:
         raise NotImplementedError
 
