@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -134,23 +135,34 @@ class SqliteStateStore(SqlStateStore):
         self._conn = conn
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
-        try:
-            found = self._user_version(conn)
-        except sqlite3.DatabaseError as exc:
-            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
-                raise NotADatabaseError(
-                    f"state store {self._path!r} is not an SQLite database ({exc}); "
-                    "check PINPOINT_SYNC_STATE_URL / PINPOINT_SYNC_STATE_PATH"
-                ) from exc
-            raise StateStoreError(f"cannot open state store {self._path!r}: {exc}") from exc
-        self._refuse_newer(found)
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-            if self._migrate_at_open:
-                self._migrate(conn)
-        except sqlite3.Error as exc:
-            raise StateStoreError(f"cannot open state store {self._path!r}: {exc}") from exc
+        # Switching to WAL and migrating need locks that SQLite may refuse at once, without
+        # its busy handler, while another process does the same: retry until the busy timeout.
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                self._prepare_once(conn)
+            except sqlite3.OperationalError as exc:
+                busy = getattr(exc, "sqlite_errorcode", None) in (
+                    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                if busy and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                raise StateStoreError(f"cannot open state store {self._path!r}: {exc}") from exc
+            except sqlite3.DatabaseError as exc:
+                if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
+                    raise NotADatabaseError(
+                        f"state store {self._path!r} is not an SQLite database ({exc}); "
+                        "check PINPOINT_SYNC_STATE_URL / PINPOINT_SYNC_STATE_PATH"
+                    ) from exc
+                raise StateStoreError(f"cannot open state store {self._path!r}: {exc}") from exc
+            return
+
+    def _prepare_once(self, conn: sqlite3.Connection) -> None:
+        self._refuse_newer(self._user_version(conn))
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        if self._migrate_at_open:
+            self._migrate(conn)
 
     @staticmethod
     def _user_version(conn: sqlite3.Connection) -> int:
