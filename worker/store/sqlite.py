@@ -1,15 +1,16 @@
 """The embedded state store: one local SQLite file, shared by the processes of one host.
 
-Durability: WAL mode with ``synchronous=FULL``, every write its own transaction, so a write
+Durability: WAL mode with ``synchronous=FULL``, no call answered before its commit, so a write
 that returned survives a crash of the process, of the operating system and a power loss (an
 intent is on disk before the API call it precedes). Writers are serialised by ``BEGIN
 IMMEDIATE`` with a busy timeout, so several processes (workers of one host, a replay tool) can
 share the file and still get exactly one ``NEW`` claim per key.
 
 The event loop is never blocked: the connection is owned by a single-thread executor and each
-call runs its whole transaction there. The shared logic (`SqlStateStore`) is written as
-coroutines over a `Tx`; here the `Tx` calls SQLite directly, never suspends, and the coroutine
-is driven to its end on the store's thread (`_drive`).
+call runs its whole transaction there; calls queued meanwhile are committed together (group
+commit, each in a savepoint), so concurrent writers share the sync to disk. The shared logic
+(`SqlStateStore`) is written as coroutines over a `Tx`; here the `Tx` calls SQLite directly,
+never suspends, and the coroutine is driven to its end on the store's thread (`_drive`).
 
 Migrations are applied at open under an exclusive transaction (``schema_migrations`` records
 them; a file written before that table existed is recognised by its ``user_version``). A file
@@ -21,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -57,6 +60,27 @@ def _drive(coro: Coroutine[Any, Any, T]) -> T:
         return done.value  # type: ignore[no-any-return]
     coro.close()
     raise RuntimeError("a store transaction suspended on the store's thread")
+
+
+_MAX_BATCH = 256
+"""Operations committed together at most (bounds the latency a batch adds)."""
+
+
+@dataclass(slots=True)
+class _Queued:
+    op: Callable[[Tx], Awaitable[Any]]
+    write: bool
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():  # the caller was cancelled; the operation ran all the same
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 class _SqliteTx:
@@ -96,6 +120,7 @@ class SqliteStateStore(SqlStateStore):
         self._busy_timeout = busy_timeout
         self._migrate_at_open = migrate
         self._executor: ThreadPoolExecutor | None = None
+        self._queue: deque[_Queued] = deque()
         self._conn: sqlite3.Connection | None = None
         self._closed = False
 
@@ -256,17 +281,65 @@ class SqliteStateStore(SqlStateStore):
         return await asyncio.get_running_loop().run_in_executor(executor, run)
 
     async def _run(self, op: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
-        def transaction(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        """Queue ``op`` for the store's thread and wait until its transaction committed.
+
+        Group commit: the thread takes every operation queued by then and runs them in one
+        transaction, each inside its own savepoint (an operation that fails is rolled back
+        alone), so concurrent writers share one sync to disk instead of paying one each.
+        No caller hears of its result before the COMMIT that makes it durable.
+        """
+        executor = self._executor
+        if executor is None:
+            self._open_conn()
+            raise AssertionError("unreachable")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append(_Queued(op, write, future, loop))
+        executor.submit(self._drain)
+        result: T = await future
+        return result
+
+    def _drain(self) -> None:
+        """On the store's thread: run what is queued, in batches, one transaction each."""
+        while self._queue:
+            batch: list[_Queued] = []
+            while self._queue and len(batch) < _MAX_BATCH:
+                batch.append(self._queue.popleft())
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[_Queued]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn = self._open_conn()
+            conn.execute("BEGIN IMMEDIATE" if any(q.write for q in batch) else "BEGIN")
             try:
-                result: T = _drive(op(_SqliteTx(conn)))  # type: ignore[arg-type]
+                for queued in batch:
+                    conn.execute("SAVEPOINT op")
+                    try:
+                        value: Any = _drive(queued.op(_SqliteTx(conn)))  # type: ignore[arg-type]
+                    except Exception as exc:  # noqa: BLE001 - handed to its caller
+                        conn.execute("ROLLBACK TO op")
+                        conn.execute("RELEASE op")
+                        outcomes.append((False, self._translate(exc)))
+                    else:
+                        conn.execute("RELEASE op")
+                        outcomes.append((True, value))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-            return result
+        except Exception as exc:  # noqa: BLE001 - the whole batch failed: each caller hears it
+            failure = self._translate(exc)
+            outcomes = [(False, failure)] * len(batch)
+        for queued, (ok, value) in zip(batch, outcomes, strict=True):
+            queued.loop.call_soon_threadsafe(_settle, queued.future, ok, value)
 
-        return await self._call(transaction)
+    def _translate(self, exc: Exception) -> Exception:
+        if isinstance(exc, sqlite3.Error):
+            translated = StateStoreError(f"state store {self._path!r}: {exc}")
+            translated.__cause__ = exc
+            return translated
+        return exc
 
     # -- lifecycle ----------------------------------------------------------------------------
 

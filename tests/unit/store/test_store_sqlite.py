@@ -233,3 +233,24 @@ async def test_repr_names_path_and_state(tmp_path: Path) -> None:
     assert "open" in repr(store)
     await store.close()
     assert "closed" in repr(store)
+
+
+async def test_calls_committed_together_fail_alone(tmp_path: Path) -> None:
+    """Concurrent calls share transactions, yet one that fails is rolled back alone: the
+    others' writes are all there, after a reopen too."""
+    path = tmp_path / "state.db"
+    async with SqliteStateStore(path) as store:
+        results = await asyncio.gather(
+            *(store.mark_done(f"k{i}", team_id="t", kind="event", fence=None)
+              for i in range(100)),
+            store.complete_effect("never-claimed", "x", fence=None),
+            *(store.claim_effect(f"c{i}", team_id="t", kind="x", fence=None,
+                                 attempt_window_s=5) for i in range(100)),
+            return_exceptions=True,
+        )
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert [type(f).__name__ for f in failures] == ["UnknownEffectError"]
+    async with SqliteStateStore(path) as store:
+        counts = (await store.status()).counts
+        assert (counts["effects_done"], counts["effects_intended"]) == (100, 100)
+        assert await store.get_effect("never-claimed") is None
