@@ -2,9 +2,9 @@
 
 psycopg 3's asynchronous connections from a `psycopg_pool.AsyncConnectionPool`: the event loop
 never waits on the server, and a handful of connections serve a worker's concurrent lanes. Each
-call is one transaction at READ COMMITTED; the rows that decide a claim or a fence are locked
-(see `worker.store.sql`), so no stronger isolation is needed. A deadlock or serialisation
-failure (possible between concurrent claims) is retried a few times.
+write is one transaction at READ COMMITTED (reads run in autocommit); the rows that decide a
+claim or a fence are locked (see `worker.store.sql`), so no stronger isolation is needed. A
+deadlock or serialisation failure (possible between concurrent claims) is retried a few times.
 
 Migrations run at open on a connection of their own, in one transaction holding an advisory
 lock, so workers starting together migrate once. The password is never part of a message:
@@ -226,13 +226,16 @@ class PostgresStateStore(SqlStateStore):
         return self._pool
 
     async def _run(self, op: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
-        del write  # every transaction locks what it writes; READ COMMITTED serves both
         pool = self._open_pool()
         for attempt in range(5):
             try:
-                async with pool.connection() as conn, conn.transaction():
-                    cursor: psycopg.AsyncCursor[Row] = conn.cursor()
-                    async with cursor:
+                async with pool.connection() as conn:
+                    if not write:
+                        # Reads run in autocommit: no BEGIN and COMMIT round trips on the hot
+                        # path (each read is one statement, or reads whose rows one lane owns).
+                        async with conn.cursor() as cursor:
+                            return await op(_PgTx(cursor))
+                    async with conn.transaction(), conn.cursor() as cursor:
                         return await op(_PgTx(cursor))
             except _RETRIED:
                 if attempt == 4:
