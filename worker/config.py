@@ -204,8 +204,8 @@ class WorkerConfig(BaseSettings):
     )
     ledger_retention_days: float = Field(
         30.0, gt=0,
-        description="Days a done ledger entry or done mark is kept before `store prune` (and "
-        "the worker's own pruning) removes it; intents, leases and held events are never "
+        description="Days a done ledger entry or done mark is kept before "
+        "`pinpoint-sync store prune` removes it; intents, leases and held events are never "
         "pruned.",
     )
     http_port: int = Field(
