@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from worker.core.limits import MAX_DEAD_LETTER_BYTES
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
 DEFAULT_LIBS_DIR = REPO_ROOT / ".cache" / "kafka-libs"
@@ -216,6 +218,9 @@ class LocalKafkaBroker:
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "true",
+            # Topics made without their own limit (as tests make them) take any dead letter
+            # of an event the contract accepts, headers included (see worker/core/limits.py).
+            "message.max.bytes": str(MAX_DEAD_LETTER_BYTES),
             "log.segment.bytes": str(64 * 1024 * 1024),
             "log.cleaner.backoff.ms": "1000",
         }

@@ -4,8 +4,9 @@
 Exception
 └── KafkaAdapterError        base; `retriable` says whether trying again later may succeed
     ├── KafkaUnavailable     brokers unreachable, timed out, no leader → retry later (retriable)
-    ├── PublishError         the broker refused a record (too large, not authorised, producer
-    │                        fenced...) → trying again will not help; the caller decides
+    ├── PublishError         the broker refused a record (not authorised, producer fenced...)
+    │   │                    → trying again will not help; the caller decides
+    │   └── RecordTooLarge   the record exceeds the producer's or the topic's size limit
     ├── TopicAdminError      a topic could not be created or described
     └── KafkaClosed          the client was closed; nothing more can go through it
 ```
@@ -40,12 +41,20 @@ class PublishError(KafkaAdapterError):
     """The broker refused a record; sending it again will not help."""
 
 
+class RecordTooLarge(PublishError):  # noqa: N818  (a verdict on the record, named as such)
+    """The record is larger than the producer's ``message.max.bytes`` or the topic's
+    ``max.message.bytes``: it will never be accepted as it is."""
+
+
 class TopicAdminError(KafkaAdapterError):
     """A topic could not be created or described."""
 
 
 class KafkaClosed(KafkaAdapterError):  # noqa: N818  (a state, named as such)
     """The client was already closed."""
+
+
+_TOO_LARGE = (kafka_errors.MessageSizeTooLargeError, kafka_errors.RecordListTooLargeError)
 
 
 def translate(exc: BaseException, *, admin: bool = False) -> KafkaAdapterError:
@@ -58,11 +67,11 @@ def translate(exc: BaseException, *, admin: bool = False) -> KafkaAdapterError:
         return KafkaUnavailable(text)
     if isinstance(exc, kafka_errors.BrokerNotAvailableError | TimeoutError | ConnectionError):
         return KafkaUnavailable(text)
+    if isinstance(exc, _TOO_LARGE):
+        return RecordTooLarge(text)
     if isinstance(exc, kafka_errors.IllegalStateError) and "closed" in str(exc).lower():
         return KafkaClosed(text)
-    if admin:
-        return TopicAdminError(text)
-    return PublishError(text)
+    return TopicAdminError(text) if admin else PublishError(text)
 
 
 #: librdkafka's error codes that mean "the brokers could not be reached in time" even where
@@ -73,6 +82,8 @@ _LIBRDKAFKA_UNAVAILABLE = frozenset({
     "LEADER_NOT_AVAILABLE", "NOT_LEADER_FOR_PARTITION",
 })
 _LIBRDKAFKA_CLOSED = frozenset({"_PURGE_QUEUE", "_PURGE_INFLIGHT", "_DESTROY"})
+#: A record too large, refused by librdkafka itself (at produce time) or by the broker.
+_LIBRDKAFKA_TOO_LARGE = frozenset({"MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE"})
 
 
 def translate_librdkafka(error: object) -> KafkaAdapterError:
@@ -88,6 +99,8 @@ def translate_librdkafka(error: object) -> KafkaAdapterError:
         return PublishError(f"fatal: {message}")
     if code in _LIBRDKAFKA_CLOSED:
         return KafkaClosed(message)
+    if code in _LIBRDKAFKA_TOO_LARGE:
+        return RecordTooLarge(message)
     retriable = getattr(error, "retriable", None)
     if code in _LIBRDKAFKA_UNAVAILABLE or (callable(retriable) and retriable()):
         return KafkaUnavailable(message)
