@@ -17,7 +17,8 @@ Rules beyond single fields (checked together, reported together):
   ``MAX_BUFFERED``, ``RETRY_BASE_DELAY_S`` ≤ ``RETRY_MAX_DELAY_S``,
   ``PINPOINT_CONNECT_TIMEOUT_S`` ≤ ``PINPOINT_TIMEOUT_S``, ``SESSION_TIMEOUT_MS`` <
   ``MAX_POLL_INTERVAL_MS``, and ``REVOKE_TIMEOUT_S`` below ``MAX_POLL_INTERVAL_MS`` (a revoke
-  is finished inside the consumer's poll loop).
+  is finished inside the consumer's poll loop) and below ``REBALANCE_STUCK_S`` (a revoke is part
+  of a rebalance).
 
 Secret values (``KAFKA_SASL_PASSWORD``) never appear in a repr, a message or the rendered doc.
 A variable that looks like a misspelt setting (``PINPOINT_SYNC_KAFKA_BOOTSTRAP_SERVER``) is
@@ -278,6 +279,11 @@ class WorkerConfig(BaseSettings):
         300000, ge=1000,
         description="Longest pause between two polls before the member leaves the group.",
     )
+    rebalance_stuck_s: float = Field(
+        300.0, gt=0,
+        description="Seconds the consumer may spend in one rebalance (or joining its group) "
+        "before `/healthz` fails; must be above `REVOKE_TIMEOUT_S`.",
+    )
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -370,6 +376,7 @@ class WorkerConfig(BaseSettings):
         at_most("retry_base_delay_s", "retry_max_delay_s")
         at_most("pinpoint_connect_timeout_s", "pinpoint_timeout_s")
         at_most("session_timeout_ms", "max_poll_interval_ms", strict=True)
+        at_most("revoke_timeout_s", "rebalance_stuck_s", strict=True)
         if self.revoke_timeout_s * 1000 >= self.max_poll_interval_ms:
             problems.append((env_name("revoke_timeout_s"),
                              f"must be below {env_name('max_poll_interval_ms')} "
@@ -509,7 +516,7 @@ def render_config_doc() -> str:
         "- `MAX_INFLIGHT_PER_TEAM` ≤ `MAX_INFLIGHT`, `PARTITION_BUFFER` ≤ `MAX_BUFFERED`,",
         "  `RETRY_BASE_DELAY_S` ≤ `RETRY_MAX_DELAY_S`, `PINPOINT_CONNECT_TIMEOUT_S` ≤",
         "  `PINPOINT_TIMEOUT_S`, `SESSION_TIMEOUT_MS` < `MAX_POLL_INTERVAL_MS`, and",
-        "  `REVOKE_TIMEOUT_S` below `MAX_POLL_INTERVAL_MS`;",
+        "  `REVOKE_TIMEOUT_S` below `MAX_POLL_INTERVAL_MS` and below `REBALANCE_STUCK_S`;",
         "- a variable with the prefix that is close to a setting's name (a likely typo) is an",
         "  error.",
         "",
