@@ -9,8 +9,9 @@ unit test keeps that file equal to it, so the documentation cannot drift.
 Rules beyond single fields (checked together, reported together):
 
 - ``KAFKA_SECURITY_PROTOCOL`` ``SASL_PLAINTEXT``/``SASL_SSL`` needs ``KAFKA_SASL_MECHANISM``,
-  ``KAFKA_SASL_USERNAME`` and ``KAFKA_SASL_PASSWORD``; SASL settings with another protocol are
-  refused (they would be silently unused);
+  ``KAFKA_SASL_USERNAME`` and ``KAFKA_SASL_PASSWORD`` (or a ``kafka-sasl-password`` file in
+  ``SECRETS_DIR``); SASL settings with another protocol are refused (they would be silently
+  unused);
 - TLS files (``KAFKA_SSL_*``) need ``SSL`` or ``SASL_SSL``, must exist, and a certificate and
   its key come together;
 - limits nest: ``MAX_INFLIGHT_PER_TEAM`` ≤ ``MAX_INFLIGHT``, ``PARTITION_BUFFER`` ≤
@@ -38,6 +39,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "PINPOINT_SYNC_"
+KAFKA_SASL_PASSWORD_FILE = "kafka-sasl-password"  # noqa: S105 - a file name, not a secret
+"""The file in ``SECRETS_DIR`` that may hold the SASL password (a mounted Kubernetes Secret)."""
 
 #: ``PINPOINT_SYNC_*`` names read by other parts than this model (never reported as typos).
 OTHER_VARIABLES: Mapping[str, str] = {
@@ -160,7 +163,9 @@ class WorkerConfig(BaseSettings):
         None, description="SASL username; required with a SASL protocol.",
     )
     kafka_sasl_password: SecretStr | None = Field(
-        None, description="SASL password; required with a SASL protocol (never logged).",
+        None,
+        description="SASL password (never logged); required with a SASL protocol unless a "
+        f"`{KAFKA_SASL_PASSWORD_FILE}` file in `SECRETS_DIR` holds it (this variable wins).",
     )
     kafka_ssl_cafile: Path | None = Field(
         None,
@@ -332,8 +337,18 @@ class WorkerConfig(BaseSettings):
             "kafka_sasl_password": self.kafka_sasl_password,
         }
         if protocol in _SASL:
+            password_file = self.secrets_dir / KAFKA_SASL_PASSWORD_FILE
+            if self.kafka_sasl_password is None and password_file.is_file():
+                try:
+                    sasl["kafka_sasl_password"] = _read_secret(password_file)
+                except OSError as exc:
+                    problems.append((env_name("kafka_sasl_password"),
+                                     f"cannot read {password_file}: {exc.strerror}"))
+                    sasl["kafka_sasl_password"] = ""
             problems.extend(
-                (env_name(name), f"required with KAFKA_SECURITY_PROTOCOL={protocol.value}")
+                (env_name(name), f"required with KAFKA_SECURITY_PROTOCOL={protocol.value}"
+                 + (f" (or a {KAFKA_SASL_PASSWORD_FILE} file in SECRETS_DIR)"
+                    if name == "kafka_sasl_password" else ""))
                 for name, value in sasl.items() if value is None
             )
         else:
@@ -400,10 +415,9 @@ class WorkerConfig(BaseSettings):
         }
         if self.kafka_security_protocol in _SASL:
             assert self.kafka_sasl_mechanism is not None
-            assert self.kafka_sasl_password is not None
             options["sasl_mechanism"] = self.kafka_sasl_mechanism.value
             options["sasl_plain_username"] = self.kafka_sasl_username
-            options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+            options["sasl_plain_password"] = self.sasl_password()
         if self.kafka_security_protocol in _TLS:
             for key, path in (("ssl_cafile", self.kafka_ssl_cafile),
                               ("ssl_certfile", self.kafka_ssl_certfile),
@@ -412,9 +426,22 @@ class WorkerConfig(BaseSettings):
                     options[key] = str(path)
         return options
 
+    def sasl_password(self) -> str:
+        """The SASL password: ``KAFKA_SASL_PASSWORD``, else the ``kafka-sasl-password`` file in
+        ``SECRETS_DIR`` (read now, so a rotated Secret is picked up at the next start)."""
+        if self.kafka_sasl_password is not None:
+            return self.kafka_sasl_password.get_secret_value()
+        secret = _read_secret(self.secrets_dir / KAFKA_SASL_PASSWORD_FILE)
+        return secret.get_secret_value()
+
     def pinpoint_url(self, subdomain: str) -> str:
         """The base URL of one team's Pinpoint account."""
         return self.pinpoint_base_url.format(subdomain=subdomain)
+
+
+def _read_secret(path: Path) -> SecretStr:
+    """A secret file's content without its trailing line break (as ``kubectl`` may add one)."""
+    return SecretStr(path.read_text(encoding="utf-8").rstrip("\r\n"))
 
 
 def _describe(error: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -510,7 +537,9 @@ def render_config_doc() -> str:
         "",
         "- a SASL protocol (`SASL_PLAINTEXT`, `SASL_SSL`) needs",
         "  `PINPOINT_SYNC_KAFKA_SASL_MECHANISM`, `PINPOINT_SYNC_KAFKA_SASL_USERNAME` and",
-        "  `PINPOINT_SYNC_KAFKA_SASL_PASSWORD`; SASL settings with another protocol are refused;",
+        "  `PINPOINT_SYNC_KAFKA_SASL_PASSWORD` (or the password in a",
+        f"  `{KAFKA_SASL_PASSWORD_FILE}` file in `SECRETS_DIR`); SASL settings with another",
+        "  protocol are refused;",
         "- TLS files need `SSL` or `SASL_SSL` and must exist; a client certificate and its key",
         "  come together;",
         "- `MAX_INFLIGHT_PER_TEAM` ≤ `MAX_INFLIGHT`, `PARTITION_BUFFER` ≤ `MAX_BUFFERED`,",

@@ -7,6 +7,8 @@ Exception
     ├── PublishError         the broker refused a record (not authorised, producer fenced...)
     │   │                    → trying again will not help; the caller decides
     │   └── RecordTooLarge   the record exceeds the producer's or the topic's size limit
+    ├── KafkaAccessRefused   the brokers refused the client's credentials (SASL) or its TLS
+    │                        handshake failed (an unknown CA...) → a configuration problem
     ├── TopicAdminError      a topic could not be created or described
     └── KafkaClosed          the client was closed; nothing more can go through it
 ```
@@ -46,6 +48,16 @@ class RecordTooLarge(PublishError):  # noqa: N818  (a verdict on the record, nam
     ``max.message.bytes``: it will never be accepted as it is."""
 
 
+class KafkaAccessRefused(KafkaAdapterError):  # noqa: N818  (a verdict, named as such)
+    """The brokers refused the SASL credentials, or the TLS handshake failed: the security
+    settings are wrong, and trying again with them will not help."""
+
+    def __init__(self, message: str, *, cause: str = "unknown") -> None:
+        super().__init__(message)
+        self.cause = cause
+        """``credentials`` (SASL), ``tls`` (handshake, certificates) or ``unknown``."""
+
+
 class TopicAdminError(KafkaAdapterError):
     """A topic could not be created or described."""
 
@@ -82,8 +94,17 @@ _LIBRDKAFKA_UNAVAILABLE = frozenset({
     "LEADER_NOT_AVAILABLE", "NOT_LEADER_FOR_PARTITION",
 })
 _LIBRDKAFKA_CLOSED = frozenset({"_PURGE_QUEUE", "_PURGE_INFLIGHT", "_DESTROY"})
+#: The brokers refused the credentials, or TLS could not be set up with them.
+_LIBRDKAFKA_ACCESS = frozenset({"_AUTHENTICATION", "_SSL", "SASL_AUTHENTICATION_FAILED"})
 #: A record too large, refused by librdkafka itself (at produce time) or by the broker.
 _LIBRDKAFKA_TOO_LARGE = frozenset({"MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE"})
+
+
+_LIBRDKAFKA_KINDS: dict[str, type[KafkaAdapterError]] = {
+    **dict.fromkeys(_LIBRDKAFKA_CLOSED, KafkaClosed),
+    **dict.fromkeys(_LIBRDKAFKA_TOO_LARGE, RecordTooLarge),
+    **dict.fromkeys(_LIBRDKAFKA_ACCESS, KafkaAccessRefused),
+}
 
 
 def translate_librdkafka(error: object) -> KafkaAdapterError:
@@ -97,10 +118,9 @@ def translate_librdkafka(error: object) -> KafkaAdapterError:
     fatal = getattr(error, "fatal", None)
     if callable(fatal) and fatal():
         return PublishError(f"fatal: {message}")
-    if code in _LIBRDKAFKA_CLOSED:
-        return KafkaClosed(message)
-    if code in _LIBRDKAFKA_TOO_LARGE:
-        return RecordTooLarge(message)
+    by_code = _LIBRDKAFKA_KINDS.get(code)
+    if by_code is not None:
+        return by_code(message)
     retriable = getattr(error, "retriable", None)
     if code in _LIBRDKAFKA_UNAVAILABLE or (callable(retriable) and retriable()):
         return KafkaUnavailable(message)
