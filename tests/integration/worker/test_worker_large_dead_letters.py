@@ -9,6 +9,7 @@ import json
 
 import pytest
 from kafka import KafkaProducer
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from worker.core.limits import MAX_EVENT_BYTES
 from worker.kafka.topics import TopicSpec, ensure_topics
@@ -74,9 +75,47 @@ async def test_events_at_the_size_limit_are_dead_lettered_whole(stack: Stack) ->
     assert all(k == key and "dlq.truncated" not in h for k, _, h in letters)
     reasons = [h["dlq.reason"].decode() for _, _, h in letters]
     assert reasons[:2] == ["invalid_event"] * 2
-    assert reasons[2] != "invalid_event"  # too large to be read at all
+    assert reasons[2] == "undecodable"  # too large to be read at all
     verdicts = {v["event_id"]: v["outcome"] for v in outcomes.values() if v["event_id"]}
     assert all(verdicts[e.event_id] == "skipped" for e in good)
+    await wait_committed_to_end(stack)
+
+
+def check_digest(letter: tuple[bytes | None, bytes, dict[str, bytes]], original: bytes,
+                 key: bytes) -> None:
+    """The dead letter is the digest of ``original``, with its headers."""
+    got_key, value, headers = letter
+    assert got_key == key
+    assert headers["dlq.truncated"] == b"true"
+    assert int(headers["dlq.original.size"]) == len(original)
+    digest = json.loads(value)
+    assert digest["value"]["sha256"] == hashlib.sha256(original).hexdigest()
+    assert digest["value"]["size"] == len(original)
+    assert base64.b64decode(digest["value"]["head_base64"]) == original[:1024]
+    assert len(value) < 4_000
+
+
+async def test_event_above_the_producers_limit_is_dead_lettered_as_a_digest(
+        stack: Stack) -> None:
+    """An events topic configured above the worker's limits: an event too large for the
+    producer to send whole is dead-lettered as a digest at once, and the worker goes on."""
+    admin = KafkaAdminClient(**stack.options, client_id="tests-admin")
+    try:
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, stack.events_topic,
+                                            configs={"max.message.bytes": "3000000"})])
+    finally:
+        admin.close()
+    good = good_events(45)
+    huge = invalid_event(2_000_000)
+    outcomes = stack.reader(stack.outcomes_topic)
+    dlq = stack.reader(stack.dlq_topic, decode=lambda v: v)
+    await stack.start_worker()
+    produce_large(stack, [(good[0].key, huge)])
+    stack.produce(good)
+    await stack.wait_outcomes(outcomes, 1 + len(good), timeout=60)
+    assert await asyncio.to_thread(dlq.wait_for, 1, 30)
+    check_digest(dlq.records[0], huge, good[0].key)
+    assert dlq.records[0][2]["dlq.reason"] == b"undecodable"  # over the size limit
     await wait_committed_to_end(stack)
 
 
@@ -97,17 +136,11 @@ async def test_dead_letter_too_large_for_its_topic_is_sent_as_a_digest(stack: St
     await stack.wait_outcomes(outcomes, 2 + len(good), timeout=60)
     assert await asyncio.to_thread(dlq.wait_for, 2, 30)
     letters = sorted(dlq.records, key=lambda r: int(r[2]["dlq.source.offset"]))
-    for (key, value, headers), original in zip(letters, (big, medium), strict=True):
-        assert key == good[0].key
-        assert headers["dlq.truncated"] == b"true"
-        assert int(headers["dlq.original.size"]) == len(original)
+    for letter, original in zip(letters, (big, medium), strict=True):
+        check_digest(letter, original, good[0].key)
+        _, _, headers = letter
         assert headers["dlq.reason"] == b"invalid_event"
         assert headers["dlq.source.topic"].decode() == stack.events_topic
-        digest = json.loads(value)
-        assert digest["value"]["sha256"] == hashlib.sha256(original).hexdigest()
-        assert digest["value"]["size"] == len(original)
-        assert base64.b64decode(digest["value"]["head_base64"]) == original[:1024]
-        assert len(value) < 4_000
     verdicts = {v["event_id"]: v["outcome"] for v in outcomes.values() if v["event_id"]}
     assert all(verdicts[e.event_id] == "skipped" for e in good)
     await wait_committed_to_end(stack)
