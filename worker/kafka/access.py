@@ -25,7 +25,7 @@ from worker.kafka.errors import KafkaAccessRefused
 from worker.kafka.producer import librdkafka_config
 
 _AFTER = re.compile(r"\s*\(after \d+ms in state [A-Z_]+\)\s*$")
-_DOWN = frozenset({"_ALL_BROKERS_DOWN", "_TRANSPORT", "_RESOLVE"})
+_DOWN = frozenset({"_ALL_BROKERS_DOWN"})
 
 
 def _detail(text: str) -> str:

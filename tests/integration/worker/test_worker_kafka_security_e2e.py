@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from kafka import KafkaConsumer, TopicPartition
 
 from tests.conftest import SecureKafka
 from worker.config import load_config
+from worker.kafka.access import check_access
+from worker.kafka.broker import free_port
 from worker.kafka.producer import AsyncProducer
 from worker.kafka.topics import TopicSpec, ensure_topics
 from worker.simulator import SimulatorServer
@@ -120,3 +123,15 @@ async def test_both_clients_connect_through_the_tls_only_listener(
     finally:
         consumer.close()
     assert [(r.key, r.value) for r in records] == [(b"k", b"over TLS")]
+
+
+def test_unreachable_brokers_are_left_to_the_clients(secure_kafka: SecureKafka,
+                                                     tmp_path: Path) -> None:
+    """The start-up check does not turn brokers that refuse connections into a configuration
+    error: it returns as soon as they are all reported down, long before its timeout."""
+    (tmp_path / "kafka-sasl-password").write_text("whatever")
+    config = load_config(secrets_dir=tmp_path, **sasl_ssl_settings(
+        secure_kafka, kafka_bootstrap_servers=f"127.0.0.1:{free_port()}"))
+    started = time.monotonic()
+    check_access(config.kafka_client_options(), timeout_s=20)
+    assert time.monotonic() - started < 5
