@@ -24,17 +24,21 @@ from msgspec import Meta, Struct
 
 from worker.core.enums import Channel, EventType
 from worker.core.limits import MAX_ENTRIES, MAX_ID, MAX_ITEMS, MAX_LONG_TEXT, MAX_SHORT_TEXT
-from worker.core.strict import RFC3339_PYTHON_PATTERN
+from worker.core.strict import (
+    JSON_MEDIA_TYPE_PYTHON_PATTERN,
+    RFC3339_PYTHON_PATTERN,
+    TEAM_ID_PYTHON_PATTERN,
+)
 
 # \A and \Z, not ^ and $: in Python's re, $ also matches before a final newline.
 _Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID)]
-_TeamId = Annotated[str, Meta(min_length=1, max_length=MAX_ID, pattern=r"\A[^:\s]+\Z")]
+_TeamId = Annotated[str, Meta(min_length=1, max_length=MAX_ID, pattern=TEAM_ID_PYTHON_PATTERN)]
 _Short = Annotated[str, Meta(max_length=MAX_SHORT_TEXT)]
 _Long = Annotated[str, Meta(max_length=MAX_LONG_TEXT)]
 _Key = Annotated[str, Meta(min_length=1, max_length=MAX_ID)]
-# (?a): ASCII \w and \s, a subset of what the models' (Rust) regex matches, never more.
+# The patterns are the models' own, spelled for Python's re (worker/core/strict.py).
 _ContentType = Annotated[
-    str, Meta(max_length=200, pattern=r"(?a)\Aapplication/(?:[\w.-]+\+)?json(?:\s*;.*)?\Z")
+    str, Meta(max_length=200, pattern=JSON_MEDIA_TYPE_PYTHON_PATTERN)
 ]
 
 

@@ -46,10 +46,12 @@ from worker.core.limits import (
     MAX_NESTING,
     MAX_SHORT_TEXT,
 )
-from worker.core.strict import Integer, Rfc3339Time
+from worker.core.strict import JSON_MEDIA_TYPE_PATTERN, TEAM_ID_PATTERN, Integer, Rfc3339Time
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID)]
-TeamId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID, pattern=r"^[^:\s]+$")]
+TeamId = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_ID, pattern=TEAM_ID_PATTERN)
+]
 ShortText = Annotated[str, StringConstraints(max_length=MAX_SHORT_TEXT)]
 LongText = Annotated[str, StringConstraints(max_length=MAX_LONG_TEXT)]
 Key = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID)]
@@ -189,7 +191,7 @@ class CampaignEvent(BaseModel):
         Annotated[
             str,
             StringConstraints(
-                max_length=200, pattern=r"^application/(?:[\w.-]+\+)?json(?:\s*;.*)?$"
+                max_length=200, pattern=JSON_MEDIA_TYPE_PATTERN
             ),
         ]
         | None

@@ -37,6 +37,23 @@ parser and by JSON Schema's `date-time` format."""
 RFC3339_PYTHON_PATTERN: Final = rf"\A{_RFC3339}\Z"
 """The same for Python's `re` (whose `$` also matches before a final newline)."""
 
+_WHITE_SPACE: Final = (
+    r"\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+"""Unicode's White_Space characters, spelled out: `\\s` means three different sets in Rust
+(pydantic), ECMA-262 (JSON Schema) and Python."""
+TEAM_ID_PATTERN: Final = f"^[^:{_WHITE_SPACE}]+$"
+"""A team id: no `:` (it separates the record key's halves) and no white space."""
+TEAM_ID_PYTHON_PATTERN: Final = rf"\A[^:{_WHITE_SPACE}]+\Z"
+"""The same for Python's `re`."""
+
+_MEDIA_TYPE: Final = r"application/(?:[A-Za-z0-9_.-]+\+)?json(?:[ \t]*;[ -~]*)?"
+JSON_MEDIA_TYPE_PATTERN: Final = f"^{_MEDIA_TYPE}$"
+"""A JSON media type (`application/json`, `application/cloudevents+json; charset=utf-8`), in
+ASCII as media types are: `\\w` and `.` too differ between regex engines."""
+JSON_MEDIA_TYPE_PYTHON_PATTERN: Final = rf"\A{_MEDIA_TYPE}\Z"
+"""The same for Python's `re`."""
+
 _TIME_ERROR: Final = (
     "Input should be an RFC 3339 date-time with an offset, such as 2024-05-01T10:00:00Z"
 )

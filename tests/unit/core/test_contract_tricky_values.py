@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import pytest
 import regress
+from hypothesis import given, settings
+from hypothesis import strategies as st_
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from worker.core.errors import InvalidEvent, InvalidSettings
@@ -111,6 +113,12 @@ ROWS = [
     ev("team id with a colon", "data.team_id", "a:b", "refuse"),
     ev("team id with a trailing newline", "data.team_id", "team\n", "refuse"),
     ev("team id with a no-break space", "data.team_id", "\u00a0team", "refuse"),
+    ev("team id with a next-line character", "data.team_id", "te\u0085am", "refuse"),
+    ev("team id with a byte-order mark", "data.team_id", "te\ufeffam", "accept"),
+    ev("content type with a non-ASCII letter", "datacontenttype", "application/\u00e9+json",
+       "refuse"),
+    ev("content type with parameters", "datacontenttype",
+       "application/cloudevents+json; charset=utf-8", "accept"),
     ev("subject a number", "subject", 5, "refuse"),
     ev("user id null (the system)", "data.user_id", None, "accept"),
     ev("datacontenttype null", "datacontenttype", None, "accept"),
@@ -238,3 +246,35 @@ def test_schema_and_parser_give_the_rows_verdict(row: Row) -> None:
     schema_errors = [e.message for e in schema.iter_errors(json.loads(raw))]
     assert (not schema_errors) is expected, f"JSON Schema: {schema_errors or 'accepted'}"
     assert parser_accepts(row, raw) is expected, "parser"
+
+
+_TRICKY_TEXT = st_.text(
+    alphabet=st_.sampled_from([
+        *"aZ09:-_.+;/ T\t\n\r",
+        "\x0b", "\x1c", "\x85", "\xa0", "\u1680", "\u2000", "\u200b", "\u2028", "\u3000",
+        "\ufeff", "\u00e9", "\u2460", "\u0663", "\U0001f433"]),
+    max_size=8,
+)
+_EVENT_VALUES = st_.one_of(
+    st_.none(), st_.booleans(), st_.integers(-3, 20_000), st_.floats(allow_nan=False),
+    _TRICKY_TEXT,
+    st_.sampled_from(["", "1.0", "application/json", "application/cloudevents+json; x=1",
+                      "application/\u00e9+json", "application/json\u2028", "team-1",
+                      "2024-05-01T10:00:00Z", "2024-05-01T10:00:00+05:60", "2024-05-01T10:00:00",
+                      "2024-05-01 10:00:00Z", "2024-05-01T10:00:00.1234567891Z", "email"]),
+    st_.lists(_TRICKY_TEXT, max_size=2), st_.dictionaries(_TRICKY_TEXT, _TRICKY_TEXT, max_size=2),
+)
+_EVENT_PATHS = ["id", "source", "time", "specversion", "subject", "datacontenttype",
+                "data.team_id", "data.user_id", "data.campaign_id", "data.step.number",
+                "data.step.channel", "data.candidate.id", "data.candidate.first_name",
+                "data.candidate.emails", "data.candidate.variables", "data.changed_fields"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(path=st_.sampled_from(_EVENT_PATHS), value=_EVENT_VALUES)
+def test_schema_and_parser_agree_on_any_value(path: str, value: Any) -> None:
+    """Whatever value is put at a field of an event, the JSON Schema and the parser (and the
+    skip path's envelope reader) give the same verdict."""
+    row = Row("generated", "event", path, value, "accept")
+    raw = json.dumps(build(row), ensure_ascii=False).encode()
+    assert EVENT_SCHEMA.is_valid(json.loads(raw)) is parser_accepts(row, raw)
