@@ -1,8 +1,9 @@
-"""The outcome record (DESIGN 5.3), published on `pinpoint-sync.outcomes` for every event.
+"""The outcome record (`docs/contracts.md`), published on `pinpoint-sync.outcomes` per event.
 
-Key: the event's key. Beyond DESIGN 5.3's fields, two optional ones help an admin read a
-verdict: `detail` (a short explanation, never personal data) and `missing_fields` (for
-`blocked_mandatory_fields`).
+Key: the event's key. Beside the fields every consumer relies on, two optional ones help an
+admin read a verdict: `detail` (a short explanation, never personal data) and
+`missing_fields` (for `blocked_mandatory_fields`). `replay_id` is set on the outcome of an event
+that came through a replay or a redrive.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class OutcomeRecord(BaseModel):
     processed_at: AwareDatetime
     detail: str | None = None
     missing_fields: list[str] = []
+    replay_id: str | None = Field(
+        default=None, description="set when the event came through a replay or a redrive")
 
     def to_json(self) -> bytes:
         """The record as the JSON bytes published on the outcomes topic."""
@@ -119,6 +122,7 @@ def outcome_without_actions_json(
                 "processed_at": processed_at,
                 "detail": detail,
                 "missing_fields": [],
+                "replay_id": None,
             },
             option=_ORJSON_OPTIONS,
         )
