@@ -551,3 +551,25 @@ async def test_scenarios_submit_order_across_batches() -> None:
         assert offsets == sorted(offsets), key
     assert commit_all(h) == {TP0: 50, TP1: 50}
     h.assert_no_leaks()
+
+
+# ---- transient failures past the call's budget ---------------------------------------------------
+
+
+async def test_retry_later_holds_the_lane_in_order_and_never_completes_early() -> None:
+    """RETRY_LATER keeps the record at its lane's head with a backoff: the candidate's next
+    record does not overtake it, other candidates go on, and both complete in order later."""
+    h = Harness(SchedulerLimits(hold_base_s=0.05, hold_max_s=0.2), delay=lambda r: 0.0)
+    h.scheduler.assign([TP0])
+    first, second = rec(TP0, 0, "t:c1"), rec(TP0, 1, "t:c1")
+    other = rec(TP0, 2, "t:c2")
+    h.answer(first, ProcessResult.RETRY_LATER, ProcessResult.RETRY_LATER)
+    h.scheduler.submit([first, second, other])
+    await asyncio.sleep(0.01)
+    assert [r.offset for r in h.finished] == [2]
+    assert h.scheduler.commit_points() == {}
+    await h.until_idle()
+    assert finished_keys(h)["t:c1"] == [0, 1]
+    assert [r.offset for r in h.started].count(0) == 3
+    assert commit_all(h) == {TP0: 3}
+    h.assert_no_leaks()
