@@ -85,6 +85,10 @@ class SchedulerLimits:
 
     max_inflight: int = 256
     max_inflight_per_team: int = 64
+    """A team's ceiling when no other team has work (work-conserving up to it)."""
+    inflight_team_floor: int = 8
+    """While others have work, a team's share is max(floor, max_inflight / active teams),
+    under the ceiling above."""
     partition_buffer: int = 2000
     max_buffered: int = 20000
     hold_base_s: float = 5.0
@@ -233,6 +237,15 @@ class KeyOrderedScheduler:
     def _dispatch(self) -> None:
         limits = self._limits
         turns = self._turns
+        if not turns:
+            return
+        # Fair share: while other teams have work, a team takes at most its share of the global
+        # limit (never below the floor); alone it may use up to its per-team ceiling.
+        team_inflight = self._team_inflight
+        active = len(set(turns).union(t for t, n in team_inflight.items() if n > 0))
+        share = limits.max_inflight_per_team
+        if active > 1:
+            share = min(share, max(limits.inflight_team_floor, limits.max_inflight // active))
         skipped = 0
         while turns and self._inflight < limits.max_inflight and skipped < len(turns):
             team = turns[0]
@@ -241,7 +254,7 @@ class KeyOrderedScheduler:
                 turns.popleft()
                 skipped = 0
                 continue
-            per_team_full = self._team_inflight[team] >= limits.max_inflight_per_team
+            per_team_full = team_inflight[team] >= share
             if team in self._paused_teams or per_team_full:
                 turns.rotate(-1)
                 skipped += 1
