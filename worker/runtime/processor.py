@@ -55,6 +55,7 @@ from worker.pinpoint.errors import (
     InvalidRequestError,
     PinpointError,
     RateLimitedError,
+    TransientError,
 )
 from worker.pinpoint.models import (
     CUSTOM_PREFIX,
@@ -374,6 +375,12 @@ class EventProcessor:
                           error=str(exc))
             return ProcessResult.TEAM_PAUSED
         except PinpointError as exc:
+            if isinstance(exc, TransientError):
+                # Past the call's retry budget: held in its lane and tried again later, never
+                # dead-lettered for being transient (the ledger keeps the intent).
+                bound.warning("Pinpoint failing; event held for a later try",
+                              error=mask_pii(f"{exc.operation}: status {exc.status}"))
+                return ProcessResult.RETRY_LATER
             reason = (Reason.PINPOINT_INVALID if isinstance(exc, InvalidRequestError)
                       else Reason.RETRIES_EXHAUSTED)
             outcome = Outcome.DEAD_LETTERED

@@ -613,16 +613,15 @@ async def test_invalid_request_is_dead_lettered_with_headers() -> None:
     assert env.sample("dead_letters_total", {"reason": "pinpoint_invalid"}) == 1
 
 
-async def test_dead_lettered_event_is_tried_again_when_redriven() -> None:
-    """A dead-lettered event gets no done mark: redriven (or redelivered), it is applied again,
+async def test_held_event_is_tried_again_without_repeating_its_effects() -> None:
+    """An event held after a transient failure gets no done mark: tried again, it is applied,
     and the effect it did apply before is not repeated."""
     env = await Env.create(general={"create_notes_upon": ["replied"]})
     env.pinpoint.fail("write_comment", TransientError(
         "503", operation="write_comment", status=503, attempts=5))
     reply = env.event("candidate.replied", reply={"channel": "email", "snippet": "Sure"})
-    assert await env.run(reply) is ProcessResult.DONE
-    [(_, _, headers)] = env.publisher.dead_letters()
-    assert headers["dlq.reason"] == "retries_exhausted"
+    assert await env.run(reply) is ProcessResult.RETRY_LATER
+    assert env.publisher.dead_letters() == []
     creates = env.pinpoint.ops().count("create_job_seeker")
     assert creates == 1
     assert await env.run(reply) is ProcessResult.DONE
@@ -631,18 +630,15 @@ async def test_dead_lettered_event_is_tried_again_when_redriven() -> None:
     assert env.publisher.outcomes()[-1]["outcome"] == "noted"  # the record exists by now
 
 
-async def test_spent_retry_budget_is_dead_lettered() -> None:
-    """A transient failure past its retry budget is dead-lettered as retries_exhausted, with
-    its attempts; the intent stays (the request may have landed)."""
+async def test_spent_retry_budget_is_held_not_dead_lettered() -> None:
+    """A transient failure past its retry budget is not dead-lettered: RETRY_LATER, nothing
+    published, the intent kept (the request may have landed)."""
     env = await Env.create()
     env.pinpoint.fail("create_job_seeker", TransientError(
         "503", operation="create_job_seeker", status=503, attempts=5))
-    assert await env.run(env.event("candidate.added")) is ProcessResult.DONE
-    [(_, _, headers)] = env.publisher.dead_letters()
-    assert headers["dlq.reason"] == "retries_exhausted"
-    assert headers["dlq.attempts"] == "5"
-    [outcome] = env.publisher.outcomes()
-    assert (outcome["outcome"], outcome["reason"]) == ("dead_lettered", "retries_exhausted")
+    assert await env.run(env.event("candidate.added")) is ProcessResult.RETRY_LATER
+    assert env.publisher.dead_letters() == []
+    assert env.publisher.outcomes() == []
     effect = await env.store.get_effect(f"record:{TEAM}:{env.cand.id}")
     assert effect is not None
     assert effect.status is EffectStatus.INTENDED
