@@ -1,6 +1,7 @@
 # pinpoint-sync: everything a user or CI needs, from a fresh clone.
 #   make run    the demo on the embedded default (local Kafka, simulator, worker, sample traffic)
 #   make test   the whole suite against a real Kafka broker (creates .venv, fetches Kafka's jars)
+#   make tools  promtool, kube-score and hadolint, for the deploy tests
 #   make lint   ruff and mypy (strict) on worker/
 #   make bench  the benchmarks, printing ratios measured side by side
 
@@ -11,7 +12,7 @@ STAMP  := $(VENV)/.installed
 JARS   := .cache/kafka-libs/.complete
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench install jars clean
+.PHONY: run test lint bench install jars tools clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +27,10 @@ $(JARS): deploy/kafka/pom.xml
 	touch $(JARS)
 
 jars: $(JARS)
+
+# promtool, kube-score and hadolint for the deploy tests (each installed only when missing)
+tools: $(STAMP)
+	.ci/tools.sh
 
 run: $(STAMP) $(JARS)
 	$(PY) -m worker dev $(ARGS)
