@@ -62,3 +62,14 @@ def test_mounted_files_exist() -> None:
             if source.startswith("./"):
                 assert (ROOT / source).exists(), source
 
+
+def test_dashboard_has_the_scale_out_panels() -> None:
+    """Held events, team status, breaker, store errors and latency, lease losses are charted."""
+    dashboard = json.loads((ROOT / "deploy/grafana/pinpoint-sync.json").read_text())
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p.get("targets", []))
+    for metric in ("pinpoint_sync_team_held_events", "pinpoint_sync_team_status",
+                   "pinpoint_sync_team_breaker_open", "pinpoint_sync_store_errors_total",
+                   "pinpoint_sync_store_operation_seconds_bucket",
+                   "pinpoint_sync_lease_lost_total",
+                   "pinpoint_sync_team_oldest_held_age_seconds"):
+        assert metric in exprs, metric
