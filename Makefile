@@ -1,6 +1,7 @@
 # pinpoint-sync: everything a user or CI needs, from a fresh clone.
 #   make run    the demo on the embedded default (local Kafka, simulator, worker, sample traffic)
 #   make test   the whole suite against a real Kafka broker (creates .venv, fetches Kafka's jars)
+#   make tools  promtool, kube-score and hadolint, for the deploy tests
 #   make lint   ruff and mypy (strict) on worker/
 #   make bench  the benchmarks, printing ratios measured side by side
 
@@ -12,7 +13,7 @@ JARS   := .cache/kafka-libs/.complete
 ASYNCAPI_CHECK := tools/asyncapi-check/node_modules/.package-lock.json
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench install jars node-tools clean
+.PHONY: run test lint bench install jars node-tools tools clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,10 +35,14 @@ $(ASYNCAPI_CHECK): tools/asyncapi-check/package-lock.json
 
 node-tools: $(ASYNCAPI_CHECK)
 
+# promtool, kube-score and hadolint for the deploy tests (each installed only when missing)
+tools: $(STAMP)
+	.ci/tools.sh
+
 run: $(STAMP) $(JARS)
 	$(PY) -m worker dev $(ARGS)
 
-test: $(STAMP) $(JARS) $(ASYNCAPI_CHECK)
+test: $(STAMP) $(JARS) $(ASYNCAPI_CHECK) tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
