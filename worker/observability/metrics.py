@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -137,6 +137,42 @@ class Metrics:
         self._rebalancing = Gauge(
             "consumer_rebalancing_seconds",
             "Seconds the consumer has been in its current rebalance (or joining); 0 when stable.",
+            namespace=ns, registry=r,
+        )  # fmt: skip
+
+        # -- teams that cannot be served now (a bounded label set: see team_states) --------
+        self._team_held = Gauge(
+            "team_held_events", "Events a team has waiting because it cannot be served now.",
+            ["team"], namespace=ns, registry=r,
+        )  # fmt: skip
+        self._team_oldest_held = Gauge(
+            "team_oldest_held_age_seconds",
+            "Age (from its Kafka timestamp) of the oldest event a team has waiting.",
+            ["team"], namespace=ns, registry=r,
+        )  # fmt: skip
+        self._team_status = Gauge(
+            "team_status", "1 for the status of a team that is not plainly connected.",
+            ["team", "status"], namespace=ns, registry=r,
+        )  # fmt: skip
+        self._team_breaker_open = Gauge(
+            "team_breaker_open", "1 while a team is paused as a whole (none of its events run).",
+            ["team"], namespace=ns, registry=r,
+        )  # fmt: skip
+        self._team_labels: set[str] = set()
+        self._team_status_labels: set[tuple[str, str]] = set()
+
+        # -- state store ---------------------------------------------------------------------
+        self._store_errors = Counter(
+            "store_errors", "State store operations that failed, by operation.",
+            ["operation"], namespace=ns, registry=r,
+        )  # fmt: skip
+        self._store_seconds = Histogram(
+            "store_operation_seconds", "Duration of state store operations, by operation.",
+            ["operation"], namespace=ns, registry=r,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
+        )  # fmt: skip
+        self._lease_lost = Counter(
+            "lease_lost", "Ledger writes refused because the partition's lease moved on (fenced).",
             namespace=ns, registry=r,
         )  # fmt: skip
 
@@ -280,6 +316,51 @@ class Metrics:
     def consumer_rebalancing(self, seconds: float) -> None:
         """The consumer has been rebalancing for ``seconds`` (0: its membership is stable)."""
         self._rebalancing.set(max(0.0, seconds))
+
+    # -- teams -----------------------------------------------------------------------------
+
+    TEAM_LABEL_LIMIT = 20
+    """Teams named in the team gauges; the rest are summed under ``team="_other"``."""
+
+    def team_states(self, states: Mapping[str, tuple[str, int, float, bool]]) -> None:
+        """The teams that cannot be served now: team -> (status, waiting events, oldest waiting
+        age in seconds, paused as a whole). Connected teams are not listed, so the label set
+        stays bounded: the ``TEAM_LABEL_LIMIT`` teams with the most waiting events are named,
+        the others summed as ``_other``."""
+        ranked = sorted(states.items(), key=lambda item: (-item[1][1], item[0]))
+        named, rest = ranked[: self.TEAM_LABEL_LIMIT], ranked[self.TEAM_LABEL_LIMIT:]
+        teams: set[str] = set()
+        statuses: set[tuple[str, str]] = set()
+        for team, (status, held, oldest, paused) in named:
+            teams.add(team)
+            statuses.add((team, status))
+            self._team_held.labels(team).set(held)
+            self._team_oldest_held.labels(team).set(oldest)
+            self._team_breaker_open.labels(team).set(1 if paused else 0)
+            self._team_status.labels(team, status).set(1)
+        if rest:
+            teams.add("_other")
+            self._team_held.labels("_other").set(sum(v[1] for _, v in rest))
+            self._team_oldest_held.labels("_other").set(max(v[2] for _, v in rest))
+            self._team_breaker_open.labels("_other").set(sum(1 for _, v in rest if v[3]))
+        for team in self._team_labels - teams:
+            for gauge in (self._team_held, self._team_oldest_held, self._team_breaker_open):
+                gauge.remove(team)
+        for labels in self._team_status_labels - statuses:
+            self._team_status.remove(*labels)
+        self._team_labels, self._team_status_labels = teams, statuses
+
+    # -- state store -------------------------------------------------------------------------
+
+    def store_operation(self, operation: str, seconds: float, *, failed: bool) -> None:
+        """One state store call: its duration, and whether it failed."""
+        self._store_seconds.labels(operation).observe(seconds)
+        if failed:
+            self._store_errors.labels(operation).inc()
+
+    def lease_lost(self) -> None:
+        """A ledger write was refused: the partition's lease is held by a newer owner."""
+        self._lease_lost.inc()
 
     # -- settings --------------------------------------------------------------------------
 

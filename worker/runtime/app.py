@@ -47,6 +47,7 @@ from worker.pinpoint.errors import AuthError, PinpointError
 from worker.pinpoint.models import TenantCredentials
 from worker.pinpoint.ratelimit import RateLimitConfig
 from worker.pinpoint.retry import RetryPolicy
+from worker.runtime.metered_store import metered
 from worker.runtime.ports import PinpointApi
 from worker.runtime.processor import EventProcessor, Topics
 from worker.runtime.scheduler import KeyOrderedScheduler, SchedulerLimits
@@ -215,7 +216,8 @@ class Worker:
             self._pinpoint = pinpoint
 
             processor = EventProcessor(
-                store=store, pinpoint=pinpoint, settings=self.settings, secrets=self.secrets,
+                store=metered(store, self.metrics), pinpoint=pinpoint, settings=self.settings,
+                secrets=self.secrets,
                 publisher=producer, metrics=self.metrics,
                 topics=Topics(outcomes=cfg.outcomes_topic, dlq=cfg.dlq_topic),
             )
@@ -354,6 +356,7 @@ class Worker:
         self.metrics.inflight(self.scheduler.inflight + self.scheduler.settling)
         self.metrics.buffered(self.scheduler.buffered)
         self.metrics.paused_teams(len(self.scheduler.paused_teams))
+        self.metrics.team_states(self.scheduler.waiting_teams(int(time.time() * 1000)))
 
     async def _stop_consuming(self, consumer: GroupConsumer) -> None:
         """Stop fetching, drain in-flight work, commit, leave the group."""

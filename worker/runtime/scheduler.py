@@ -419,6 +419,23 @@ class KeyOrderedScheduler:
     def paused_teams(self) -> frozenset[str]:
         return frozenset(self._paused_teams)
 
+    def waiting_teams(self, now_ms: int) -> dict[str, tuple[str, int, float, bool]]:
+        """The teams that cannot be served now, for the team gauges: team -> (status, records
+        waiting, age in seconds of the oldest one by its Kafka timestamp, paused as a whole).
+        A paused team (its key refused) is ``credentials_refused``; a team with a lane held
+        after transient failures past the retry budget is ``failing``."""
+        held: dict[str, list[int]] = {}
+        for key, lane in self._lanes.items():
+            if lane.queue and (lane.team in self._paused_teams or key in self._held_attempts):
+                entry = held.setdefault(lane.team, [0, now_ms])
+                entry[0] += len(lane.queue)
+                entry[1] = min(entry[1], lane.queue[0].timestamp_ms)
+        return {
+            team: ("credentials_refused" if team in self._paused_teams else "failing", count,
+                   max(0.0, (now_ms - oldest) / 1000), team in self._paused_teams)
+            for team, (count, oldest) in held.items()
+        }
+
     # ---- backpressure -------------------------------------------------------------------------
 
     def _apply_backpressure(self) -> None:

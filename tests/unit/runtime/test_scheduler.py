@@ -298,6 +298,9 @@ async def test_paused_team_waits_while_others_proceed_and_resumes_in_order() -> 
     assert h.scheduler.buffered == 3
     assert h.scheduler.inflight == 0
     assert not h.scheduler.idle
+    oldest = bad[0].timestamp_ms
+    assert h.scheduler.waiting_teams(oldest + 1500) == {
+        "bad": ("credentials_refused", 3, 1.5, True)}
     h.scheduler.submit([rec(TP0, 7, "bad:c1"), rec(TP0, 8, "good:late")])
     await h.until_quiet()
     assert "good:late" in finished_keys(h)
@@ -568,6 +571,8 @@ async def test_retry_later_holds_the_lane_in_order_and_never_completes_early() -
     await asyncio.sleep(0.01)
     assert [r.offset for r in h.finished] == [2]
     assert h.scheduler.commit_points() == {}
+    status, waiting, _, paused = h.scheduler.waiting_teams(first.timestamp_ms)["t"]
+    assert (status, waiting, paused) == ("failing", 2, False)
     await h.until_idle()
     assert finished_keys(h)["t:c1"] == [0, 1]
     assert [r.offset for r in h.started].count(0) == 3
