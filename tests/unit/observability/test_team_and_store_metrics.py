@@ -29,7 +29,8 @@ def test_team_gauges_name_the_worst_teams_and_sum_the_rest() -> None:
     named = {s.labels["team"] for f in metrics.registry.collect()
              if f.name == "pinpoint_sync_team_held_events" for s in f.samples}
     assert len(named) == limit + 1
-    assert "_other" in named and "team-00" not in named
+    assert "_other" in named
+    assert "team-00" not in named
     assert value(metrics, "pinpoint_sync_team_held_events", team="_other") == sum(range(1, 6))
     assert value(metrics, "pinpoint_sync_team_oldest_held_age_seconds", team="_other") == 4.0
     top = f"team-{limit + 4:02d}"
