@@ -81,7 +81,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-async def decide_claim(  # noqa: PLR0913 - one effect's coordinates and the driven clock
+async def decide_claim(
     store: StateStore, key: str, *, team_id: str, kind: str, fence: Fence | None,
     window_s: float, reconcile: Reconcile, gate: StartGate | None = None,
     clock: Callable[[], datetime] = _utc_now,

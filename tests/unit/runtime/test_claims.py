@@ -35,7 +35,7 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-def _reconcile(found: list[str | None], calls: list[datetime], clock: Clock):  # noqa: ANN202
+def _reconcile(found: list[str | None], calls: list[datetime], clock: Clock):
     async def reconcile() -> str | None:
         calls.append(clock())
         return found.pop(0) if found else None
@@ -50,7 +50,9 @@ async def test_new_claim_sends_without_reconciling(tmp_path: Path) -> None:
         d = await decide_claim(store, "k", team_id="a", kind="note", fence=lease.fence,
                                window_s=60, reconcile=_reconcile([], calls, clock),
                                clock=clock, sleep=clock.sleep)
-    assert d.verdict is Verdict.SEND and not d.reclaimed and calls == []
+    assert d.verdict is Verdict.SEND
+    assert not d.reclaimed
+    assert calls == []
 
 
 async def test_reclaimed_waits_out_previous_window_then_reconciles(tmp_path: Path) -> None:
@@ -65,8 +67,11 @@ async def test_reclaimed_waits_out_previous_window_then_reconciles(tmp_path: Pat
         d = await decide_claim(store, "k", team_id="a", kind="note", fence=new.fence,
                                window_s=60, reconcile=_reconcile(["c-1"], calls, clock),
                                clock=clock, sleep=clock.sleep)
-    assert d.verdict is Verdict.DONE and d.pinpoint_id == "c-1" and d.reclaimed
-    assert calls and calls[0] >= T0 + timedelta(seconds=60)
+    assert d.verdict is Verdict.DONE
+    assert d.pinpoint_id == "c-1"
+    assert d.reclaimed
+    assert calls
+    assert calls[0] >= T0 + timedelta(seconds=60)
 
 
 async def test_reclaimed_checks_twice_before_sending(tmp_path: Path) -> None:
@@ -80,7 +85,9 @@ async def test_reclaimed_checks_twice_before_sending(tmp_path: Path) -> None:
         d = await decide_claim(store, "k", team_id="a", kind="note", fence=new.fence,
                                window_s=5, reconcile=_reconcile([None, "late"], calls, clock),
                                clock=clock, sleep=clock.sleep)
-    assert d.verdict is Verdict.DONE and d.pinpoint_id == "late" and len(calls) == 2
+    assert d.verdict is Verdict.DONE
+    assert d.pinpoint_id == "late"
+    assert len(calls) == 2
 
 
 async def test_busy_waits_for_holder_then_reuses_done(tmp_path: Path) -> None:
@@ -99,8 +106,11 @@ async def test_busy_waits_for_holder_then_reuses_done(tmp_path: Path) -> None:
         d = await decide_claim(store, "k", team_id="a", kind="note", fence=None,
                                window_s=60, reconcile=_reconcile([], calls, clock),
                                clock=clock, sleep=sleep)
-    assert d.verdict is Verdict.DONE and d.pinpoint_id == "c-9" and calls == []
-    assert clock.slept and clock.slept[0] >= 59
+    assert d.verdict is Verdict.DONE
+    assert d.pinpoint_id == "c-9"
+    assert calls == []
+    assert clock.slept
+    assert clock.slept[0] >= 59
 
 
 async def test_fenced_claim_raises(tmp_path: Path) -> None:
