@@ -127,6 +127,10 @@ class GroupConsumer(threading.Thread):
         self._joined = False
         self.error: BaseException | None = None
         self.started = threading.Event()
+        self.last_heartbeat_ok = time.monotonic()
+        """When the group coordinator last acknowledged a heartbeat (monotonic), read on this
+        thread after each poll. A paused or cut-off member's value goes stale: a stale value
+        means the member may be evicted already, and must not start calls (a zombie)."""
 
     # ---- requests from the runtime (any thread) -----------------------------------------------
 
@@ -199,6 +203,7 @@ class GroupConsumer(threading.Thread):
                 batch = consumer.poll(timeout_ms=HELD_POLL_TIMEOUT_MS if held
                                       else s.poll_timeout_ms)
                 self._events.polled()
+                self._read_heartbeat(consumer)
                 if not self._joined and consumer.group_metadata().state == MemberState.STABLE:
                     # A member given no partition (more members than partitions) is never told
                     # "assigned" under the cooperative protocol, yet it has joined the group.
@@ -220,6 +225,22 @@ class GroupConsumer(threading.Thread):
             self._consumer = None
             if leftover:
                 self._commit_after_leaving(leftover)
+
+    def _read_heartbeat(self, consumer: KafkaConsumer) -> None:
+        beat = getattr(getattr(consumer, "_coordinator", None), "heartbeat", None)
+        if beat is not None:
+            self.last_heartbeat_ok = max(float(beat.last_receive), float(beat.last_reset))
+
+    def heartbeat_in_doubt(self, now: float | None = None) -> bool:
+        """Whether heartbeats have failed for longer than the session timeout less a request
+        timeout: the coordinator may have evicted this member, whose partitions then belong
+        to another. Never while the member owns nothing or has not joined yet."""
+        if not self._joined:
+            return False
+        session = self._settings.session_timeout_ms / 1000
+        request = float(self._settings.client_options.get("request_timeout_ms", 30000)) / 1000
+        limit = session - min(request, session / 2)
+        return (now if now is not None else time.monotonic()) - self.last_heartbeat_ok > limit
 
     def _hand_over(self, batch: dict[TopicPartition, list[Any]]) -> None:
         records: list[InboundRecord] = []

@@ -227,6 +227,9 @@ class Worker:
                 self._bridge,
             )
             self._consumer = consumer
+            # A member whose heartbeats have failed too long starts no call (it may be a
+            # zombie whose partitions another member works already).
+            self.gate.in_doubt = consumer.heartbeat_in_doubt
             self.scheduler = KeyOrderedScheduler(
                 processor.process,
                 SchedulerLimits(max_inflight=cfg.max_inflight,

@@ -36,9 +36,12 @@ class StartGate:
     """Whether this worker may start calls for a partition; closed once its ownership is in
     doubt (lease not renewed, heartbeat failing, fenced). Calls in flight are never cut."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_doubt: Callable[[], bool] | None = None) -> None:
         self._closed: set[tuple[str, int]] = set()
         self._all_closed = False
+        self.in_doubt = in_doubt
+        """Asked at every check: True closes the gate for every partition (e.g. the group's
+        heartbeats have failed too long: this member may have been evicted already)."""
 
     def close(self, topic: str, partition: int) -> None:
         self._closed.add((topic, partition))
@@ -52,8 +55,11 @@ class StartGate:
 
     def allows(self, fence: Fence | None) -> bool:
         if fence is None:
-            return True  # tools owning no partition
-        return not self._all_closed and (fence.topic, fence.partition) not in self._closed
+            # A worker's effect made without a lease: only the heartbeat doubt applies.
+            return self.in_doubt is None or not self.in_doubt()
+        if self._all_closed or (fence.topic, fence.partition) in self._closed:
+            return False
+        return self.in_doubt is None or not self.in_doubt()
 
 
 class NotOwnedError(Exception):
