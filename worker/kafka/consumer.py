@@ -233,13 +233,14 @@ class GroupConsumer(threading.Thread):
 
     def heartbeat_in_doubt(self, now: float | None = None) -> bool:
         """Whether heartbeats have failed for longer than the session timeout less a request
-        timeout: the coordinator may have evicted this member, whose partitions then belong
+        timeout (at most a third of the session, so that a heartbeat every few seconds never
+        counts as failing): the coordinator may have evicted this member, whose partitions then belong
         to another. Never while the member owns nothing or has not joined yet."""
         if not self._joined:
             return False
         session = self._settings.session_timeout_ms / 1000
         request = float(self._settings.client_options.get("request_timeout_ms", 30000)) / 1000
-        limit = session - min(request, session / 2)
+        limit = session - min(request, session / 3)
         return (now if now is not None else time.monotonic()) - self.last_heartbeat_ok > limit
 
     def _hand_over(self, batch: dict[TopicPartition, list[Any]]) -> None:

@@ -22,15 +22,15 @@ def _consumer() -> GroupConsumer:
 
 
 def test_stale_heartbeat_closes_the_gate() -> None:
-    """Past session timeout less a request timeout (at most half of it) without an
+    """Past session timeout less a request timeout (at most a third of it) without an
     acknowledged heartbeat, the start gate refuses every call; a fresh one opens it again."""
     consumer = _consumer()
     consumer._joined = True
     gate = StartGate(in_doubt=consumer.heartbeat_in_doubt)
     fence = Fence("t", 0, 1)
     consumer.last_heartbeat_ok = 1000.0
-    assert not consumer.heartbeat_in_doubt(now=1022.0)
-    assert consumer.heartbeat_in_doubt(now=1023.0)
+    assert not consumer.heartbeat_in_doubt(now=1029.0)
+    assert consumer.heartbeat_in_doubt(now=1031.0)
     consumer.last_heartbeat_ok = float("-inf")
     assert not gate.allows(fence)
     assert not gate.allows(None)
