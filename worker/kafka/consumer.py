@@ -234,8 +234,8 @@ class GroupConsumer(threading.Thread):
     def heartbeat_in_doubt(self, now: float | None = None) -> bool:
         """Whether heartbeats have failed for longer than the session timeout less a request
         timeout (at most a third of the session, so that a heartbeat every few seconds never
-        counts as failing): the coordinator may have evicted this member, whose partitions then belong
-        to another. Never while the member owns nothing or has not joined yet."""
+        counts as failing): the coordinator may have evicted this member, whose partitions
+        then belong to another. Never before the member has joined."""
         if not self._joined:
             return False
         session = self._settings.session_timeout_ms / 1000
