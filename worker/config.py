@@ -249,14 +249,27 @@ class WorkerConfig(BaseSettings):
                     " what it finished at once).",
     )
     drain_timeout_s: float = Field(
-        25.0, gt=0,
-        description="On SIGTERM, seconds to finish in-flight work before leaving "
-        "(below Kubernetes' default 30 s grace period).",
+        65.0, gt=0,
+        description="On SIGTERM, seconds to finish in-flight work before leaving. A call in"
+        " flight is never cancelled: at least PINPOINT_TIMEOUT_S plus"
+        " PINPOINT_LATE_WRITE_GRACE_S (set the pod's termination grace period above it).",
     )
     revoke_timeout_s: float = Field(
-        15.0, gt=0,
+        65.0, gt=0,
         description="On a rebalance, seconds to finish in-flight work of revoked partitions "
-        "before committing and giving them up.",
+        "before committing and giving them up; at least PINPOINT_TIMEOUT_S plus"
+        " PINPOINT_LATE_WRITE_GRACE_S (work still running then finishes uncommitted).",
+    )
+    pinpoint_late_write_grace_s: float = Field(
+        30.0, ge=0,
+        description="Seconds Pinpoint may keep working on a request after the client gave up:"
+        " an attempt is reconciled only once its start plus the request budget plus this"
+        " grace has passed.",
+    )
+    lease_ttl_s: float = Field(
+        30.0, gt=0,
+        description="Seconds a partition lease in the state store lasts without renewal;"
+        " renewed every third of it. A worker that cannot renew stops starting calls.",
     )
     auth_probe_interval_s: float = Field(
         30.0, gt=0,
@@ -438,11 +451,23 @@ class WorkerConfig(BaseSettings):
         at_most("pinpoint_connect_timeout_s", "pinpoint_timeout_s")
         at_most("session_timeout_ms", "max_poll_interval_ms", strict=True)
         at_most("revoke_timeout_s", "rebalance_stuck_s", strict=True)
+        cover = self.pinpoint_timeout_s + self.pinpoint_late_write_grace_s
+        problems.extend(
+            (env_name(name), f"must be at least {env_name('pinpoint_timeout_s')} +"
+                             f" {env_name('pinpoint_late_write_grace_s')} ({cover:g} s): a"
+                             " write in flight is never cut off")
+            for name in ("revoke_timeout_s", "drain_timeout_s") if getattr(self, name) < cover)
         if self.revoke_timeout_s * 1000 >= self.max_poll_interval_ms:
             problems.append((env_name("revoke_timeout_s"),
                              f"must be below {env_name('max_poll_interval_ms')} "
                              f"({self.max_poll_interval_ms} ms)"))
         return problems
+
+    @property
+    def attempt_window_s(self) -> float:
+        """The longest an effect's call started now may still land: the whole retry budget,
+        the last attempt's timeout, and the server's late-write grace."""
+        return self.retry_deadline_s + self.pinpoint_timeout_s + self.pinpoint_late_write_grace_s
 
     @property
     def bootstrap_servers(self) -> list[str]:

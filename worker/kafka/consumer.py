@@ -132,6 +132,10 @@ class GroupConsumer(threading.Thread):
         self._unstable_since: float | None = time.monotonic()
         self.error: BaseException | None = None
         self.started = threading.Event()
+        self.last_heartbeat_ok = time.monotonic()
+        """When the group coordinator last acknowledged a heartbeat (monotonic), read on this
+        thread after each poll. A paused or cut-off member's value goes stale: a stale value
+        means the member may be evicted already, and must not start calls (a zombie)."""
 
     # ---- requests from the runtime (any thread) -----------------------------------------------
 
@@ -215,6 +219,7 @@ class GroupConsumer(threading.Thread):
                 batch = consumer.poll(timeout_ms=HELD_POLL_TIMEOUT_MS if held
                                       else s.poll_timeout_ms)
                 self._events.polled()
+                self._read_heartbeat(consumer)
                 stable = consumer.group_metadata().state == MemberState.STABLE
                 self._track_membership(stable)
                 if not self._joined and stable:
@@ -238,6 +243,23 @@ class GroupConsumer(threading.Thread):
             self._consumer = None
             if leftover:
                 self._commit_after_leaving(leftover)
+
+    def _read_heartbeat(self, consumer: KafkaConsumer) -> None:
+        beat = getattr(getattr(consumer, "_coordinator", None), "heartbeat", None)
+        if beat is not None:
+            self.last_heartbeat_ok = max(float(beat.last_receive), float(beat.last_reset))
+
+    def heartbeat_in_doubt(self, now: float | None = None) -> bool:
+        """Whether heartbeats have failed for longer than the session timeout less a request
+        timeout (at most a third of the session, so that a heartbeat every few seconds never
+        counts as failing): the coordinator may have evicted this member, whose partitions
+        then belong to another. Never before the member has joined."""
+        if not self._joined:
+            return False
+        session = self._settings.session_timeout_ms / 1000
+        request = float(self._settings.client_options.get("request_timeout_ms", 30000)) / 1000
+        limit = session - min(request, session / 3)
+        return (now if now is not None else time.monotonic()) - self.last_heartbeat_ok > limit
 
     def _hand_over(self, batch: dict[TopicPartition, list[Any]]) -> None:
         records: list[InboundRecord] = []

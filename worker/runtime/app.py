@@ -47,6 +47,7 @@ from worker.pinpoint.errors import AuthError, PinpointError
 from worker.pinpoint.models import TenantCredentials
 from worker.pinpoint.ratelimit import RateLimitConfig
 from worker.pinpoint.retry import RetryPolicy
+from worker.runtime.claims import StartGate
 from worker.runtime.metered_store import metered
 from worker.runtime.ports import PinpointApi
 from worker.runtime.processor import EventProcessor, Topics
@@ -145,6 +146,8 @@ class Worker:
         self._bridge: _Bridge | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.http_port: int | None = None
+        self.gate = StartGate()
+        """Closed for partitions whose ownership is in doubt: no call starts for them."""
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -220,6 +223,7 @@ class Worker:
                 secrets=self.secrets,
                 publisher=producer, metrics=self.metrics,
                 topics=Topics(outcomes=cfg.outcomes_topic, dlq=cfg.dlq_topic),
+                attempt_window_s=cfg.attempt_window_s, gate=self.gate,
             )
             self._bridge = _Bridge(self, loop)
             consumer = GroupConsumer(
@@ -268,8 +272,11 @@ class Worker:
             "settings follower", follower, stall_after=self.health.stall_after))
 
     def _watch_consumer(self, consumer: GroupConsumer) -> None:
-        """Liveness fails when the consumer is stuck in a rebalance past its deadline."""
+        """Liveness fails when the consumer is stuck in a rebalance past its deadline; no call
+        starts while its heartbeats have failed too long (it may be a zombie whose partitions
+        another member works already)."""
         self._consumer = consumer
+        self.gate.in_doubt = consumer.heartbeat_in_doubt
         self.health.watch("consumer_rebalance", rebalance_check(
             consumer.rebalancing_seconds, stuck_after=self.config.rebalance_stuck_s))
 
@@ -371,6 +378,12 @@ class Worker:
         committer = asyncio.get_running_loop().create_task(self._keep_committing(consumer))
         try:
             drained = await self.scheduler.drain(self.config.drain_timeout_s)
+            if not drained:
+                # Past the deadline calls still run: wait for them (not cut off by closing the
+                # client); their offsets stay uncommitted and the ledger reconciles them.
+                left = await self.scheduler.wait_inflight(self.config.pinpoint_timeout_s)
+                if left:
+                    log.warning("calls still running at exit", inflight=left)
         finally:
             committer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -388,15 +401,21 @@ class Worker:
     # ---- consumer callbacks (on the loop) ------------------------------------------------------
 
     def on_assigned(self, tps: list[PartitionId]) -> None:
+        for tp in tps:
+            self.gate.open(tp.topic, tp.partition)
         self.scheduler.assign(tps)
 
     async def on_revoked(self, tps: list[PartitionId], timeout: float) -> Mapping[PartitionId, int]:
+        for tp in tps:  # nothing new starts; calls in flight finish (never cut off)
+            self.gate.close(tp.topic, tp.partition)
         offsets = await self.scheduler.revoke(tps, timeout)
         for tp in tps:
             self.metrics.forget_partition(tp.topic, tp.partition)
         return offsets
 
     def on_lost(self, tps: list[PartitionId]) -> None:
+        for tp in tps:  # another member owns them already: start nothing more for them
+            self.gate.close(tp.topic, tp.partition)
         self.scheduler.lose(tps)
         for tp in tps:
             self.metrics.forget_partition(tp.topic, tp.partition)

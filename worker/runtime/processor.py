@@ -64,6 +64,7 @@ from worker.pinpoint.models import (
     RecordRef,
     TenantCredentials,
 )
+from worker.runtime.claims import StartGate, Verdict, decide_claim
 from worker.runtime.ports import PinpointApi, Publisher, Secrets, SettingsSource
 from worker.runtime.scheduler import ProcessResult
 from worker.store.base import EffectStatus, StateStore
@@ -159,8 +160,14 @@ class EventProcessor:
         topics: Topics,
         publish_retry_delay: float = 1.0,
         clock: Callable[[], datetime] = _utc_now,
+        attempt_window_s: float = 0.0,
+        gate: StartGate | None = None,
     ) -> None:
         self._store = store
+        # The longest an effect's call may still land after it started: an intent found
+        # again is reconciled only once that has passed (see worker.runtime.claims).
+        self._attempt_window_s = attempt_window_s
+        self._gate = gate
         self._marking: set[asyncio.Future[None]] = set()  # done marks being written
         self._pinpoint = pinpoint
         self._settings = settings
@@ -602,24 +609,27 @@ class EventProcessor:
             raise InvalidRequestError("the candidate has no Pinpoint record to note on",
                                       operation="write_comment")
         key = f"note:{job.team}:{write.note.ref}"
-        existing = await self._store.get_effect(key)
-        if existing is not None and existing.status is EffectStatus.DONE:
-            job.report(ActionKind.WRITE_COMMENT, existing.pinpoint_id, ActionStatus.RECONCILED)
-            return
-        if existing is not None:
-            # It may have been written before a crash: its text ends with the reference marker.
+
+        async def find_note() -> str | None:
+            # Written by an earlier attempt: its text ends with the reference marker.
             for comment in await self._pinpoint.list_comments(job.tenant, record):
                 if write.note.ref in comment.body_text:
-                    await self._store.complete_effect(key, comment.id, fence=None)
-                    job.report(ActionKind.WRITE_COMMENT, comment.id, ActionStatus.RECONCILED)
-                    return
-        else:
-            await self._claim(key, team_id=job.team, kind=ActionKind.WRITE_COMMENT)
-        try:
-            comment = await self._pinpoint.write_comment(job.tenant, record, write.note.text)
-        except (AuthError, InvalidRequestError):
-            await self._store.release_claim(key, fence=None)
-            raise
+                    return comment.id
+            return None
+
+        verdict = await decide_claim(
+            self._store, key, team_id=job.team, kind=ActionKind.WRITE_COMMENT, fence=None,
+            window_s=self._attempt_window_s, reconcile=find_note, gate=self._gate,
+            clock=self._clock)
+        if verdict.verdict is Verdict.DONE:
+            if verdict.reclaimed:
+                await self._store.complete_effect(key, verdict.pinpoint_id, fence=None)
+            job.report(ActionKind.WRITE_COMMENT, verdict.pinpoint_id, ActionStatus.RECONCILED)
+            return
+        # From the send on, the intent stays whatever Pinpoint answers: a refusal (401/403/
+        # 404/422) may come from a retry after an attempt that timed out and landed, and only
+        # the intent makes the next try reconcile instead of writing the note twice.
+        comment = await self._pinpoint.write_comment(job.tenant, record, write.note.text)
         await self._store.complete_effect(key, comment.id, fence=None)
         job.report(ActionKind.WRITE_COMMENT, comment.id, ActionStatus.APPLIED)
 

@@ -26,7 +26,8 @@ during a long outage; their offsets stay uncommitted, so nothing is lost.
 
 Rebalances: :meth:`revoke` stops taking records of those partitions, drops their waiting records,
 waits (up to a deadline) for their in-flight work, and returns the offsets to commit.
-:meth:`lose` drops everything of those partitions without a commit.
+:meth:`lose` drops everything of those partitions without a commit. Neither ever cancels a
+call in flight: a write already sent may land anyway, so it runs to its end (uncommitted).
 
 Runs on one asyncio event loop; none of its methods are thread-safe.
 """
@@ -142,6 +143,8 @@ class KeyOrderedScheduler:
         self._closing: set[PartitionId] = set()  # being revoked: take nothing new
         self._stopped = False
         self._progress = asyncio.Event()
+        self.overrun = 0
+        """In-flight records still running past a revoke or drain deadline (left to finish)."""
 
     # ---- intake -------------------------------------------------------------------------------
 
@@ -507,22 +510,34 @@ class KeyOrderedScheduler:
                     ready.remove(key)
 
     async def revoke(self, tps: Iterable[PartitionId], timeout: float) -> dict[PartitionId, int]:
-        """Stop taking records of ``tps``, finish their in-flight work (up to ``timeout``), and
-        return the offsets to commit for them. Their tracking ends here."""
+        """Stop taking records of ``tps``, wait for their in-flight work (up to ``timeout``), and
+        return the offsets to commit for them. Their tracking ends here.
+
+        Work still running at the deadline is never cancelled: a request already sent may land
+        whatever the client does, and one cut off here would land after the next owner
+        reconciled. It runs to its end; its offsets are not committed (its tracker is gone),
+        and its ledger writes carry the old lease's fence. ``timeout`` should cover the
+        Pinpoint request timeout plus the server's late-write grace."""
         revoked = set(tps) & set(self._offsets)
         if not revoked:
             return {}
+        # This assignment's trackers: the partition may be assigned again while we wait, and
+        # the new assignment's tracker must not be taken for ours.
+        trackers = {tp: self._offsets[tp] for tp in revoked}
         self._close_partitions(revoked)
         deadline = self._clock() + timeout
-        while any(self._tp_inflight[tp] or self._settling_in(tp) for tp in revoked):
+
+        def busy() -> bool:
+            return any((self._tp_inflight[tp] > 0 and self._offsets.get(tp) is trackers[tp])
+                       or self._settling.get(trackers[tp], 0) > 0 for tp in revoked)
+
+        while busy():
             remaining = deadline - self._clock()
             if remaining <= 0:
-                # The partitions go to another member now: their work must stop here, or both
-                # would work on the same records. An effect cut off keeps its ledger intent and
-                # is reconciled against Pinpoint before it is sent again.
-                log.warning("revoke deadline reached; cancelling work in flight",
-                            partitions=[str(tp) for tp in revoked])
-                await self._cancel_partitions(revoked)
+                still = sum(self._tp_inflight[tp] for tp in revoked)
+                self.overrun += still
+                log.warning("revoke deadline reached; work in flight runs on uncommitted",
+                            partitions=[str(tp) for tp in revoked], inflight=still)
                 break
             self._progress.clear()
             try:
@@ -530,27 +545,28 @@ class KeyOrderedScheduler:
             except TimeoutError:
                 continue
         points: dict[PartitionId, int] = {}
-        for tp in revoked:
-            tracker = self._offsets.pop(tp)
+        for tp, tracker in trackers.items():
             self._settling.pop(tracker, None)
             point = tracker.commit_point()
             if point is not None:
                 points[tp] = point
+            if self._offsets.get(tp) is not tracker:
+                continue  # assigned again meanwhile: the new assignment's state stays
+            del self._offsets[tp]
             self._buffered.pop(tp, None)
             self._paused_tps.discard(tp)
-        self._closing -= revoked
+            self._closing.discard(tp)
         self._apply_backpressure()  # the dropped records may have held other partitions paused
         return points
 
     def lose(self, tps: Iterable[PartitionId]) -> None:
-        """Partitions lost without a clean handover: drop their records, commit nothing."""
+        """Partitions lost without a clean handover: drop their waiting records, commit
+        nothing, start nothing more for them. Calls in flight are not cancelled (a sent write
+        may land anyway); they finish, and their results are never committed."""
         lost = set(tps) & set(self._offsets)
         if not lost:
             return
         self._close_partitions(lost)
-        for tp in lost:
-            for task in self._tp_tasks.get(tp, ()):
-                task.cancel()  # another member owns these records already
         for tp in lost:
             self._settling.pop(self._offsets.pop(tp), None)
             self._buffered.pop(tp, None)
@@ -558,15 +574,11 @@ class KeyOrderedScheduler:
         self._closing -= lost
         self._apply_backpressure()
 
-    async def _cancel_partitions(self, tps: set[PartitionId]) -> None:
-        tasks = [t for tp in tps for t in self._tp_tasks.get(tp, ())]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
     async def drain(self, timeout: float) -> bool:
         """Shutdown: take nothing new, start nothing new, wait for in-flight work (up to
-        ``timeout``). Returns True when everything in flight finished."""
+        ``timeout``). Returns True when everything in flight finished. Work still running at
+        the deadline is not cancelled (see `revoke`): it is counted in ``overrun`` and left to
+        finish; its offsets are not committed by the final commit unless it completes first."""
         self._stopped = True
         # Drop waiting records and forget the lanes left empty, with their ready entries: an
         # emptied lane left ready would be started by the next task to finish.
@@ -582,13 +594,19 @@ class KeyOrderedScheduler:
             except TimeoutError:
                 break
         if self._inflight:
-            log.warning("drain deadline reached; cancelling in-flight work",
+            self.overrun += self._inflight
+            log.warning("drain deadline reached; work in flight left to finish uncommitted",
                         inflight=self._inflight)
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
             return False
         return not self.settling
+
+    async def wait_inflight(self, timeout: float) -> int:
+        """Wait (up to ``timeout``) for every task still running, e.g. before closing the
+        Pinpoint client after a drain; returns how many still run."""
+        tasks = list(self._tasks)
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        return sum(1 for t in tasks if not t.done())
 
     # ---- introspection (metrics) --------------------------------------------------------------
 

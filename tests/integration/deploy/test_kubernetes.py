@@ -80,7 +80,8 @@ def test_grace_period_covers_the_drain_and_a_call_in_flight() -> None:
     config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
     pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
     drain = float(config["PINPOINT_SYNC_DRAIN_TIMEOUT_S"])
-    assert drain >= float(config["PINPOINT_SYNC_PINPOINT_TIMEOUT_S"])
+    assert drain >= float(config["PINPOINT_SYNC_PINPOINT_TIMEOUT_S"]) + float(
+        config["PINPOINT_SYNC_PINPOINT_LATE_WRITE_GRACE_S"])
     assert pod["terminationGracePeriodSeconds"] > drain
     ctx = pod["containers"][0]["securityContext"]
     assert ctx["readOnlyRootFilesystem"] is True

@@ -35,7 +35,9 @@ async def test_two_workers_on_one_postgres_store_apply_each_effect_once(
     events = campaign("pg", 30, seed=43)
     outcomes = stack.reader(stack.outcomes_topic)
     config = {"state_url": postgres_schema, "state_password": postgres_server.password,
-              "max_inflight": 4, "max_inflight_per_team": 4, "revoke_timeout_s": 5}
+              "max_inflight": 4, "max_inflight_per_team": 4, "revoke_timeout_s": 5,
+              "pinpoint_timeout_s": 5, "pinpoint_late_write_grace_s": 0,
+              "retry_deadline_s": 3}
     first = await stack.start_worker(**config)
     stack.produce(events)
     await progressed(outcomes, 0, len(events) // 6, len(events))

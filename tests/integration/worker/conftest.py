@@ -189,6 +189,13 @@ class Stack:
             "retry_base_delay_s": 0.01,
             "retry_max_delay_s": 0.05,
             "retry_deadline_s": 5.0,
+            # Short request budgets keep an effect's window (timeout + grace + retries) short:
+            # a worker killed mid-call leaves its intents busy that long.
+            "pinpoint_timeout_s": 5.0,
+            "pinpoint_connect_timeout_s": 2.0,
+            "pinpoint_late_write_grace_s": 1.0,
+            "revoke_timeout_s": 6.0,
+            "drain_timeout_s": 10.0,
             "default_rate_limit": 0,
         }
         values.update(overrides)

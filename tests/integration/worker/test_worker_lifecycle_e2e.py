@@ -21,7 +21,8 @@ NOTES = ["email", "sms", "linkedin_inmail", "replied", "interested"]
 # A process restarted after SIGKILL waits for the dead member's session to expire (the broker's
 # minimum is 6 s); revoke and drain deadlines stay short so a rebalance cannot stall the test.
 PROCESS = {"session_timeout_ms": 6000, "max_poll_interval_ms": 20000, "revoke_timeout_s": 5,
-           "drain_timeout_s": 10, "pinpoint_timeout_s": 5, "pinpoint_connect_timeout_s": 2}
+           "drain_timeout_s": 10, "pinpoint_timeout_s": 5, "pinpoint_connect_timeout_s": 2,
+           "pinpoint_late_write_grace_s": 0, "retry_deadline_s": 3}
 
 
 def campaign(team: str, candidates: int, seed: int) -> list[SampleEvent]:
@@ -82,7 +83,9 @@ async def test_two_workers_share_a_group_through_rebalances(stack: Stack) -> Non
     stack.sim.set_faults(FaultConfig(latency_ms=30, jitter_ms=30), tenant="pair")
     events = campaign("pair", 60, seed=42)
     outcomes = stack.reader(stack.outcomes_topic)
-    limits = {"max_inflight": 3, "max_inflight_per_team": 3, "revoke_timeout_s": 5}
+    limits = {"max_inflight": 3, "max_inflight_per_team": 3, "revoke_timeout_s": 5,
+              "pinpoint_timeout_s": 5, "pinpoint_late_write_grace_s": 0,
+              "retry_deadline_s": 3}
     first = await stack.start_worker(**limits)
     stack.produce(events)
     await progressed(outcomes, 0, len(events) // 8, len(events))

@@ -503,7 +503,8 @@ async def test_note_intended_before_a_crash_is_reconciled_by_its_marker() -> Non
 
 
 async def test_note_intended_but_not_in_pinpoint_is_written_once() -> None:
-    """An INTENDED note that Pinpoint does not hold is written after the check."""
+    """An INTENDED note that Pinpoint does not hold is written after the check, made twice
+    (the second right before the send, for a write landing late)."""
     env = await Env.create()
     made = env.pinpoint.add_record(RecordKind.JOB_SEEKERS, ext_ref(env))
     await env.mark_synced(made)
@@ -511,7 +512,7 @@ async def test_note_intended_but_not_in_pinpoint_is_written_once() -> None:
     await env.store.claim_effect(f"note:{TEAM}:{note_ref(TEAM, sent.event_id)}", team_id=TEAM,
                                  kind="write_comment", fence=None, attempt_window_s=0)
     await env.run(sent)
-    assert env.pinpoint.ops() == ["list_comments", "write_comment"]
+    assert env.pinpoint.ops() == ["list_comments", "list_comments", "write_comment"]
     assert len(env.pinpoint.comments[made.ref]) == 1
 
 
@@ -750,3 +751,18 @@ async def test_backfill_interrupted_by_auth_error_writes_every_note_after_resume
         "synced, and decide() never writes the pending notes of a synced candidate; the fix "
         "belongs in worker/core/decision.py (on_synced should write state.pending_notes first "
         "when backfill_on_sync is on)")
+
+
+async def test_note_refused_after_sending_keeps_its_intent() -> None:
+    """A note whose write is refused (422, maybe a retry after an attempt that landed) keeps
+    its intent, so the next try reconciles before writing again."""
+    env = await Env.create()
+    made = env.pinpoint.add_record(RecordKind.JOB_SEEKERS, ext_ref(env))
+    await env.mark_synced(made)
+    env.pinpoint.fail("write_comment", InvalidRequestError(
+        "422", operation="write_comment", status=422, detail="refused"))
+    sent = env.event("outreach.sent", step=email_step())
+    await env.run(sent)
+    key = f"note:{TEAM}:{note_ref(TEAM, sent.event_id)}"
+    entry = await env.store.get_effect(key)
+    assert entry is not None, "the intent was discarded after a send that may have landed"

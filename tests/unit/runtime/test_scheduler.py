@@ -443,17 +443,22 @@ async def test_record_outliving_its_revoke_is_not_parked() -> None:
     h.assert_no_leaks()
 
 
-async def test_revoke_deadline_cancels_work_of_the_revoked_partition() -> None:
-    """Work still running at the revoke deadline is cancelled (the next owner takes the
-    record over), never completed; a redelivered copy after reassignment runs and commits."""
+async def test_revoke_deadline_never_cancels_work_in_flight() -> None:
+    """Work still running at the revoke deadline is not cancelled (a sent write may land): it
+    finishes, is counted as overrun, and is never committed; a redelivered copy after
+    reassignment runs and commits."""
     h = Harness(gated=True)
     h.scheduler.assign([TP0])
     old = rec(TP0, 0, "t:a")
     h.scheduler.submit([old])
     await h.settle()
     assert await h.scheduler.revoke([TP0], timeout=0.02) == {}
-    assert old not in h.finished
-    assert not h.running
+    assert old in h.running, "the call in flight was cut off"
+    assert h.scheduler.overrun == 1
+    h.release(old)
+    await h.settle()
+    assert old in h.finished
+    assert h.scheduler.commit_points() == {}
     h.scheduler.assign([TP0])
     again, other = rec(TP0, 0, "t:a"), rec(TP0, 1, "t:b")
     h.gates[(TP0, 0)] = asyncio.Event()  # a fresh gate for the redelivered copy
@@ -461,6 +466,30 @@ async def test_revoke_deadline_cancels_work_of_the_revoked_partition() -> None:
     h.release(again, other)
     await h.until_idle()
     assert commit_all(h) == {TP0: 2}
+    h.assert_no_leaks()
+
+
+async def test_revoke_outrunning_its_bridge_keeps_the_next_assignments_tracker() -> None:
+    """A revoke still waiting when its partition is assigned again leaves the new assignment's
+    offsets tracking in place (it ends only its own)."""
+    h = Harness(gated=True)
+    h.scheduler.assign([TP0])
+    stuck = rec(TP0, 0, "t:a")
+    h.scheduler.submit([stuck])
+    await h.settle()
+    revoke = asyncio.create_task(h.scheduler.revoke([TP0], timeout=5))
+    await h.settle()
+    h.scheduler.assign([TP0])  # the bridge gave up waiting; the group assigned TP0 again
+    fresh = rec(TP0, 0, "t:b")
+    stuck_gate = h.gates[(TP0, 0)]
+    h.gates[(TP0, 0)] = asyncio.Event()
+    h.scheduler.submit([fresh])
+    stuck_gate.set()
+    await revoke
+    assert TP0 in h.scheduler.partitions(), "the new assignment's tracker was popped"
+    h.release(fresh)
+    await h.until_idle()
+    assert commit_all(h) == {TP0: 1}
     h.assert_no_leaks()
 
 
@@ -497,6 +526,8 @@ async def test_lose_drops_without_commit_points() -> None:
     h.scheduler.submit([rec(TP1, 0, "t:z")])
     await h.settle()
     h.scheduler.lose([TP0])
+    await h.settle()
+    assert records[0] in h.running, "a loss cut a call in flight"
     assert set(h.scheduler.partitions()) == {TP1}
     assert h.scheduler.commit_points() == {}
     h.release(*records)
@@ -526,15 +557,22 @@ async def test_drain_finishes_inflight_work_and_takes_nothing_new() -> None:
     h.assert_no_leaks()
 
 
-async def test_drain_deadline_cancels_inflight_work() -> None:
-    """Work that outlasts the drain deadline is cancelled and not completed."""
+async def test_drain_deadline_leaves_inflight_work_running() -> None:
+    """Work that outlasts the drain deadline is not cancelled, not committed at the deadline,
+    and can be waited for before the client is closed."""
     h = Harness(gated=True)
     h.scheduler.assign([TP0])
-    h.scheduler.submit([rec(TP0, 0, "t:a"), rec(TP0, 1, "t:b")])
+    slow = rec(TP0, 0, "t:a")
+    h.scheduler.submit([slow, rec(TP0, 1, "t:b")])
     h.release(rec(TP0, 1, "t:b"))
     await h.settle()
     assert await h.scheduler.drain(timeout=0.05) is False
     assert h.scheduler.commit_points() == {}
+    assert slow in h.running
+    assert h.scheduler.overrun == 1
+    h.release(slow)
+    assert await h.scheduler.wait_inflight(1.0) == 0
+    assert slow in h.finished
     h.assert_no_leaks()
 
 

@@ -44,7 +44,7 @@ def test_defaults_match_the_design() -> None:
     assert config.state_path == Path("./var/pinpoint-sync.db")
     assert config.http_port == 9400
     assert config.log_format is None
-    assert config.drain_timeout_s < 30
+    assert config.drain_timeout_s >= config.pinpoint_timeout_s + config.pinpoint_late_write_grace_s
 
 
 def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -122,6 +122,8 @@ BAD = [
     ({"PINPOINT_SYNC_REVOKE_TIMEOUT_S": "400", "PINPOINT_SYNC_REBALANCE_STUCK_S": "1000"},
      ["PINPOINT_SYNC_REVOKE_TIMEOUT_S"]),
     ({"PINPOINT_SYNC_REBALANCE_STUCK_S": "10"}, ["PINPOINT_SYNC_REVOKE_TIMEOUT_S"]),
+    ({"PINPOINT_SYNC_REVOKE_TIMEOUT_S": "15"}, ["PINPOINT_SYNC_REVOKE_TIMEOUT_S"]),
+    ({"PINPOINT_SYNC_DRAIN_TIMEOUT_S": "25"}, ["PINPOINT_SYNC_DRAIN_TIMEOUT_S"]),
     ({"PINPOINT_SYNC_KAFKA_BOOTSTRAP_SERVER": "x:1"}, ["PINPOINT_SYNC_KAFKA_BOOTSTRAP_SERVER"]),
     ({"PINPOINT_SYNC_HTTP_PORT": "x", "PINPOINT_SYNC_LOG_FORMAT": "xml"},
      ["PINPOINT_SYNC_HTTP_PORT", "PINPOINT_SYNC_LOG_FORMAT"]),
