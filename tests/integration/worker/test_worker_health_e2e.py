@@ -76,7 +76,9 @@ async def test_healthz_fails_when_the_settings_follower_dies(stack: Stack) -> No
 async def test_healthz_fails_while_the_consumer_is_stuck_rebalancing(stack: Stack) -> None:
     """A rebalance held up by a member that stopped polling turns /healthz 503 past
     REBALANCE_STUCK_S (with the rebalancing gauge counting); once it completes, 200 again."""
-    worker = await stack.start_worker(rebalance_stuck_s=2.0, revoke_timeout_s=1.0)
+    worker = await stack.start_worker(rebalance_stuck_s=2.0, revoke_timeout_s=1.0,
+                                       pinpoint_timeout_s=0.5, pinpoint_connect_timeout_s=0.5,
+                                       pinpoint_late_write_grace_s=0.0)
     options = dict(stack.options, group_id=stack.group,
                    partition_assignment_strategy=[CooperativeStickyAssignor],
                    session_timeout_ms=10_000, max_poll_interval_ms=60_000,
