@@ -1,6 +1,6 @@
 """The state store's contract: what the worker keeps between events and across restarts.
 
-Four things live here, per team:
+Five things live here (the first four per team):
 
 - each candidate's **sync state** and the SourceWhale → Pinpoint **id mapping** (the Pinpoint
   candidate and the record the candidate landed as: a job seeker or an application);
@@ -10,7 +10,10 @@ Four things live here, per team:
   recorded as ``INTENDED`` before the API call and marked ``DONE`` with Pinpoint's id after it.
   An ``INTENDED`` entry found later (after a crash, on redelivery or replay) means the call may or
   may not have reached Pinpoint: the caller reconciles it against Pinpoint before sending again.
-  A ``DONE`` entry means the effect must not be sent again.
+  A ``DONE`` entry means the effect must not be sent again;
+- **what was redriven**: each dead letter (by its topic, partition and offset) sent back to the
+  replay topic, and under which replay id, so that running the same redrive twice sends nothing
+  twice.
 
 Methods are synchronous on purpose: they are called from the asyncio thread and are local,
 small transactions (the SQLite implementation commits each write on its own, durable across a
@@ -128,6 +131,17 @@ class StateStore(Protocol):
 
     def intended_effects(self, team_id: str | None = None) -> list[EffectRecord]:
         """Return the intents without a done mark (oldest first), for one team or all."""
+        ...
+
+    def remember_redrive(self, dlq_topic: str, partition: int, offset: int,
+                         replay_id: str) -> bool:
+        """Remember that the dead letter at ``dlq_topic``/``partition``/``offset`` was redriven
+        under ``replay_id``. True if it is newly remembered; False (the first replay id kept)
+        when it was already."""
+        ...
+
+    def redriven(self, dlq_topic: str, partition: int, offset: int) -> str | None:
+        """The replay id the dead letter was redriven under, or None if it never was."""
         ...
 
     def close(self) -> None:

@@ -39,6 +39,7 @@ class InMemoryStateStore:
         # Per candidate, notes by ref; dicts keep insertion order.
         self._pending: dict[tuple[str, str], dict[str, NoteDraft]] = {}
         self._effects: dict[str, EffectRecord] = {}
+        self._redriven: dict[tuple[str, int, int], str] = {}
 
     def _check_open(self) -> None:
         if self._closed:
@@ -159,6 +160,23 @@ class InMemoryStateStore:
                 if record.status is EffectStatus.INTENDED
                 and (team_id is None or record.team_id == team_id)
             ]
+
+    def remember_redrive(self, dlq_topic: str, partition: int, offset: int,
+                         replay_id: str) -> bool:
+        """Remember a redriven dead letter; False (the first replay id kept) if already known."""
+        with self._lock:
+            self._check_open()
+            where = (dlq_topic, partition, offset)
+            if where in self._redriven:
+                return False
+            self._redriven[where] = replay_id
+            return True
+
+    def redriven(self, dlq_topic: str, partition: int, offset: int) -> str | None:
+        """The replay id the dead letter was redriven under, or None."""
+        with self._lock:
+            self._check_open()
+            return self._redriven.get((dlq_topic, partition, offset))
 
     def close(self) -> None:
         """Mark the store closed; a second call is a no-op."""

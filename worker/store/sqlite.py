@@ -75,6 +75,18 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX effects_intended ON effects (team_id) WHERE status = 'intended'",
     ),
+    (
+        """
+        CREATE TABLE redrives (
+            dlq_topic   TEXT NOT NULL,
+            partition   INTEGER NOT NULL,
+            "offset"    INTEGER NOT NULL,
+            replay_id   TEXT NOT NULL,
+            redriven_at TEXT NOT NULL,
+            PRIMARY KEY (dlq_topic, partition, "offset")
+        ) WITHOUT ROWID
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -340,6 +352,29 @@ class SqliteStateStore:
         with self._transaction(write=False) as conn:
             rows = conn.execute(query + " ORDER BY rowid", params).fetchall()
         return [self._effect(row) for row in rows]
+
+    # -- redriven dead letters --------------------------------------------------------------
+
+    def remember_redrive(self, dlq_topic: str, partition: int, offset: int,
+                         replay_id: str) -> bool:
+        """Remember a redriven dead letter; False (the first replay id kept) if already known."""
+        with self._transaction(write=True) as conn:
+            cursor = conn.execute(
+                'INSERT INTO redrives (dlq_topic, partition, "offset", replay_id, redriven_at)'
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (dlq_topic, partition, offset, replay_id, self._now()),
+            )
+            return cursor.rowcount == 1
+
+    def redriven(self, dlq_topic: str, partition: int, offset: int) -> str | None:
+        """The replay id the dead letter was redriven under, or None."""
+        with self._reading() as conn:
+            row = conn.execute(
+                'SELECT replay_id FROM redrives WHERE dlq_topic = ? AND partition = ?'
+                ' AND "offset" = ?',
+                (dlq_topic, partition, offset),
+            ).fetchone()
+        return None if row is None else str(row[0])
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -322,3 +322,13 @@ def test_sqlite_and_memory_agree(operations: list[tuple[str, str, str, str]]) ->
                     )
                 assert memory.intended_effects(team) == sqlite.intended_effects(team)
             assert memory.intended_effects() == sqlite.intended_effects()
+
+
+def test_redriven_dead_letters_are_remembered_once(store: StateStore) -> None:
+    """remember_redrive is True only the first time; redriven gives back the first replay id."""
+    assert store.redriven("dlq", 0, 7) is None
+    assert store.remember_redrive("dlq", 0, 7, "redrive-a") is True
+    assert store.remember_redrive("dlq", 0, 7, "redrive-b") is False
+    assert store.redriven("dlq", 0, 7) == "redrive-a"
+    assert store.redriven("dlq", 1, 7) is None
+    assert store.redriven("other-dlq", 0, 7) is None

@@ -170,3 +170,13 @@ def test_repr_names_path_and_state(tmp_path: Path) -> None:
     assert "open" in repr(store)
     store.close()
     assert "closed" in repr(store)
+
+
+def test_redrives_survive_reopening(tmp_path: Path) -> None:
+    """What was redriven is kept in the file: a store opened again still knows it."""
+    path = tmp_path / "store.db"
+    with SqliteStateStore(path) as first:
+        assert first.remember_redrive("dlq", 2, 40, "r1")
+    with SqliteStateStore(path) as again:
+        assert again.redriven("dlq", 2, 40) == "r1"
+        assert not again.remember_redrive("dlq", 2, 40, "r2")
