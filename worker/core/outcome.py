@@ -49,6 +49,8 @@ class OutcomeRecord(BaseModel):
     processed_at: AwareDatetime
     detail: str | None = None
     missing_fields: list[str] = []
+    replay_id: str | None = Field(
+        default=None, description="set when the event came through a replay or a redrive")
 
     def to_json(self) -> bytes:
         """The record as the JSON bytes published on the outcomes topic."""
@@ -119,6 +121,7 @@ def outcome_without_actions_json(
                 "processed_at": processed_at,
                 "detail": detail,
                 "missing_fields": [],
+                "replay_id": None,
             },
             option=_ORJSON_OPTIONS,
         )

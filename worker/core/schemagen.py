@@ -25,6 +25,15 @@ EVENTS_TOPIC: Final = "sourcewhale.campaign-events"
 SETTINGS_TOPIC: Final = "sourcewhale.team-settings"
 OUTCOMES_TOPIC: Final = "pinpoint-sync.outcomes"
 DLQ_TOPIC: Final = "pinpoint-sync.dlq"
+REPLAY_TOPIC: Final = "pinpoint-sync.replay"
+
+REPLAY_HEADERS: Final = {
+    "replay.id": "the replay (or redrive) this record belongs to; its outcome carries it as "
+    "replay_id",
+    "replay.source.topic": "the topic the original record was read from",
+    "replay.source.partition": "its partition (decimal)",
+    "replay.source.offset": "its offset (decimal)",
+}
 
 DLQ_HEADERS: Final = {
     "dlq.reason": "the dead-letter reason code ("
@@ -85,7 +94,7 @@ def generate() -> dict[str, dict[str, Any]]:
 
 
 def asyncapi() -> dict[str, Any]:
-    """The AsyncAPI 3.0 document of the four topics."""
+    """The AsyncAPI 3.0 document of the five topics."""
     key_string = {"type": "string"}
     headers = {
         "type": "object",
@@ -93,6 +102,14 @@ def asyncapi() -> dict[str, Any]:
             name: {"type": "string", "description": text} for name, text in DLQ_HEADERS.items()
         },
         "required": list(DLQ_HEADERS),
+    }
+    replay_headers = {
+        "type": "object",
+        "properties": {
+            name: {"type": "string", "description": text}
+            for name, text in {**REPLAY_HEADERS, **DLQ_HEADERS}.items()
+        },
+        "required": list(REPLAY_HEADERS),
     }
     return {
         "asyncapi": "3.0.0",
@@ -128,6 +145,14 @@ def asyncapi() -> dict[str, Any]:
                 "bytes unchanged, with the reason and source coordinates in headers.",
                 "messages": {"deadLetter": {"$ref": "#/components/messages/deadLetter"}},
             },
+            "replay": {
+                "address": REPLAY_TOPIC,
+                "description": "Replayed events and redriven dead letters (`pinpoint-sync replay "
+                "--apply`, `pinpoint-sync dlq redrive --apply`): the original key and value "
+                "bytes unchanged, on the partition number of the original; the workers decide "
+                "them again.",
+                "messages": {"replayed": {"$ref": "#/components/messages/replayed"}},
+            },
         },
         "operations": {
             "consumeCampaignEvents": {
@@ -149,6 +174,11 @@ def asyncapi() -> dict[str, Any]:
                 "action": "send",
                 "channel": {"$ref": "#/channels/deadLetters"},
                 "messages": [{"$ref": "#/channels/deadLetters/messages/deadLetter"}],
+            },
+            "consumeReplay": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/replay"},
+                "messages": [{"$ref": "#/channels/replay/messages/replayed"}],
             },
         },
         "components": {
@@ -199,6 +229,19 @@ def asyncapi() -> dict[str, Any]:
                     "bindings": {
                         "kafka": {
                             "key": {**key_string, "description": "the event's key"},
+                            "bindingVersion": "0.5.0",
+                        }
+                    },
+                },
+                "replayed": {
+                    "name": "ReplayedEvent",
+                    "contentType": "application/cloudevents+json",
+                    "headers": replay_headers,
+                    "payload": {"description": "the original record value, bytes unchanged "
+                                "(a campaign event, or a dead letter's bytes)"},
+                    "bindings": {
+                        "kafka": {
+                            "key": {**key_string, "description": "the original record key"},
                             "bindingVersion": "0.5.0",
                         }
                     },

@@ -74,6 +74,8 @@ class ConsumerSettings:
     group_id: str
     topic: str
     client_options: Mapping[str, Any]
+    extra_topics: tuple[str, ...] = ()
+    """Subscribed beside ``topic``: the replay topic (replayed events, redriven dead letters)."""
     max_poll_records: int = 1000
     session_timeout_ms: int = 45000
     max_poll_interval_ms: int = 300000
@@ -183,8 +185,10 @@ class GroupConsumer(threading.Thread):
         self._consumer = consumer
         # The topic's metadata before joining: a group leader that assigns without it gives
         # nobody anything and, now and then, never notices the partitions arriving afterwards.
-        consumer.partitions_for_topic(s.topic)
-        consumer.subscribe([s.topic], listener=_Listener(self))
+        topics = [s.topic, *s.extra_topics]
+        for topic in topics:
+            consumer.partitions_for_topic(topic)
+        consumer.subscribe(topics, listener=_Listener(self))
         self.started.set()
         next_stats = time.monotonic() + s.stats_interval_s
         try:

@@ -31,9 +31,11 @@ from worker.config import WorkerConfig
 from worker.core.policy import integration_active
 from worker.core.settings import TeamSettings
 from worker.kafka.consumer import ConsumerSettings, GroupConsumer
+from worker.kafka.errors import KafkaAdapterError
 from worker.kafka.producer import AsyncProducer
 from worker.kafka.records import InboundRecord, PartitionId
 from worker.kafka.settings_follower import SettingsFollower
+from worker.kafka.topics import ensure_replay_topic
 from worker.observability.health import HealthServer, HealthState, ReadinessCondition
 from worker.observability.metrics import Metrics
 from worker.pinpoint.client import PinpointClient
@@ -184,6 +186,15 @@ class Worker:
             self._producer = producer
             # The output topics must exist: checked now, not on the first event's outcome.
             await producer.prepare(cfg.outcomes_topic, cfg.dlq_topic, timeout=30.0)
+            # Replayed events and redriven dead letters come through the replay topic: made
+            # now if missing, partitioned like the events topic, so the group has it from the
+            # first assignment on.
+            try:
+                await asyncio.to_thread(ensure_replay_topic, options, cfg.events_topic,
+                                        cfg.replay_topic, client_id="pinpoint-sync-worker-admin")
+            except KafkaAdapterError as exc:
+                log.warning("replay topic not made; replays reach this worker once it exists",
+                            topic=cfg.replay_topic, error=str(exc))
 
             pinpoint: PinpointApi
             if self._pinpoint_override is not None:
@@ -210,12 +221,14 @@ class Worker:
             processor = EventProcessor(
                 store=store, pinpoint=pinpoint, settings=self.settings, secrets=self.secrets,
                 publisher=producer, metrics=self.metrics,
-                topics=Topics(outcomes=cfg.outcomes_topic, dlq=cfg.dlq_topic),
+                topics=Topics(outcomes=cfg.outcomes_topic, dlq=cfg.dlq_topic,
+                              replay=cfg.replay_topic),
             )
             self._bridge = _Bridge(self, loop)
             consumer = GroupConsumer(
                 ConsumerSettings(
                     group_id=cfg.group_id, topic=cfg.events_topic, client_options=options,
+                    extra_topics=(cfg.replay_topic,),
                     max_poll_records=cfg.max_poll_records,
                     session_timeout_ms=cfg.session_timeout_ms,
                     max_poll_interval_ms=cfg.max_poll_interval_ms,

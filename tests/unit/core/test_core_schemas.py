@@ -47,8 +47,8 @@ def test_expected_files_are_generated() -> None:
     assert len([n for n in names if n.startswith("events/")]) == 7
 
 
-def test_asyncapi_describes_the_four_topics() -> None:
-    """The AsyncAPI 3 document names the four topics, their keys and the DLQ headers."""
+def test_asyncapi_describes_the_five_topics() -> None:
+    """The AsyncAPI 3 document names the five topics, their keys, the DLQ and replay headers."""
     doc = generate()["asyncapi.json"]
     assert doc["asyncapi"].startswith("3.")
     addresses = {c["address"] for c in doc["channels"].values()}
@@ -57,7 +57,11 @@ def test_asyncapi_describes_the_four_topics() -> None:
         "sourcewhale.team-settings",
         "pinpoint-sync.outcomes",
         "pinpoint-sync.dlq",
+        "pinpoint-sync.replay",
     }
+    replay = doc["components"]["messages"]["replayed"]["headers"]["required"]
+    assert replay == ["replay.id", "replay.source.topic", "replay.source.partition",
+                      "replay.source.offset"]
     headers = doc["components"]["messages"]["deadLetter"]["headers"]["properties"]
     assert set(headers) == {
         "dlq.reason",
