@@ -186,15 +186,7 @@ class Worker:
             self._producer = producer
             # The output topics must exist: checked now, not on the first event's outcome.
             await producer.prepare(cfg.outcomes_topic, cfg.dlq_topic, timeout=30.0)
-            # Replayed events and redriven dead letters come through the replay topic: made
-            # now if missing, partitioned like the events topic, so the group has it from the
-            # first assignment on.
-            try:
-                await asyncio.to_thread(ensure_replay_topic, options, cfg.events_topic,
-                                        cfg.replay_topic, client_id="pinpoint-sync-worker-admin")
-            except KafkaAdapterError as exc:
-                log.warning("replay topic not made; replays reach this worker once it exists",
-                            topic=cfg.replay_topic, error=str(exc))
+            await self._ensure_replay_topic(options)
 
             pinpoint: PinpointApi
             if self._pinpoint_override is not None:
@@ -258,6 +250,18 @@ class Worker:
                 await self._stop_consuming(consumer)
         log.info("worker stopped")
         return 0 if self._exit_error is None else 1
+
+    async def _ensure_replay_topic(self, options: Mapping[str, Any]) -> None:
+        """Replayed events and redriven dead letters come through the replay topic: made now
+        if missing, partitioned like the events topic, so the group has it from the first
+        assignment on."""
+        cfg = self.config
+        try:
+            await asyncio.to_thread(ensure_replay_topic, options, cfg.events_topic,
+                                    cfg.replay_topic, client_id="pinpoint-sync-worker-admin")
+        except KafkaAdapterError as exc:
+            log.warning("replay topic not made; replays reach this worker once it exists",
+                        topic=cfg.replay_topic, error=str(exc))
 
     _exit_error: BaseException | None = None
     _producer: AsyncProducer | None = None
