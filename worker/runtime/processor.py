@@ -381,11 +381,14 @@ class EventProcessor:
             reason = (Reason.PINPOINT_INVALID if isinstance(exc, InvalidRequestError)
                       else Reason.RETRIES_EXHAUSTED)
             outcome = Outcome.DEAD_LETTERED
-            error = mask_pii(f"{exc.operation}: status {exc.status}: {exc.detail or exc}")
+            calls = int(getattr(exc, "attempts", 1) or 1)
+            error = mask_pii(f"{exc.operation}: status {exc.status}: {exc.detail or exc}"
+                             + (f" (after {calls} calls)" if calls > 1 else ""))
             dead_letter_detail = error
             bound.warning("event dead-lettered", reason=str(reason), error=error)
-            await self._dead_letter(record, reason, error,
-                                    attempts=int(getattr(exc, "attempts", 1) or 1),
+            # dlq.attempts counts processing attempts (a redrive adds one), not the calls the
+            # client's retries made within one attempt: those are in the error text.
+            await self._dead_letter(record, reason, error, attempts=1,
                                     first_failed_at=first_failed_at)
 
         # A dead-lettered event gets no done mark: redriven later (or redelivered), it is tried

@@ -616,15 +616,17 @@ async def test_dead_lettered_event_is_tried_again_when_redriven() -> None:
 
 
 async def test_spent_retry_budget_is_dead_lettered() -> None:
-    """A transient failure past its retry budget is dead-lettered as retries_exhausted, with
-    its attempts; the intent stays (the request may have landed)."""
+    """A transient failure past its retry budget is dead-lettered as retries_exhausted: one
+    processing attempt, the client's calls named in the error; the intent stays (the request
+    may have landed)."""
     env = Env()
     env.pinpoint.fail("create_job_seeker", TransientError(
         "503", operation="create_job_seeker", status=503, attempts=5))
     assert await env.run(env.event("candidate.added")) is ProcessResult.DONE
     [(_, _, headers)] = env.publisher.dead_letters()
     assert headers["dlq.reason"] == "retries_exhausted"
-    assert headers["dlq.attempts"] == "5"
+    assert headers["dlq.attempts"] == "1"
+    assert "after 5 calls" in headers["dlq.error"]
     [outcome] = env.publisher.outcomes()
     assert (outcome["outcome"], outcome["reason"]) == ("dead_lettered", "retries_exhausted")
     effect = env.store.get_effect(f"record:{TEAM}:{env.cand.id}")
