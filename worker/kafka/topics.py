@@ -65,7 +65,7 @@ def ensure_replay_topic(options: Mapping[str, Any], events_topic: str, replay_to
     try:
         with mapped_errors(admin=True):
             wanted = [t for t in (events_topic, replay_topic) if t in set(admin.list_topics())]
-            described = {t["topic"]: len(t["partitions"]) for t in
+            described = {t.get("name", t.get("topic")): len(t["partitions"]) for t in
                          (admin.describe_topics(wanted) if wanted else [])
                          if t.get("error_code", 0) == 0 and t.get("partitions")}
     finally:

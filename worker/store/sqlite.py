@@ -110,10 +110,29 @@ class SqliteStateStore:
         *,
         busy_timeout: float = 10.0,
         clock: Callable[[], datetime] = _utc_now,
+        read_only: bool = False,
     ) -> None:
+        """``read_only``: open an existing file for reading only (the replay tool's dry run):
+        nothing is created or migrated, and any write fails."""
         self._path = str(path)
         self._clock = clock
         self._lock = threading.Lock()
+        if read_only:
+            if not Path(self._path).is_file():
+                raise StateStoreError(f"no state store at {self._path!r}")
+            conn = sqlite3.connect(
+                f"{Path(self._path).resolve().as_uri()}?mode=ro", uri=True,
+                timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+            try:
+                self._refuse_newer(self._user_version(conn))
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise StateStoreError(f"cannot read state store {self._path!r}: {exc}") from exc
+            except BaseException:
+                conn.close()
+                raise
+            self._conn: sqlite3.Connection | None = conn
+            return
         if self._path != ":memory:":
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
@@ -124,7 +143,7 @@ class SqliteStateStore:
         except BaseException:
             conn.close()
             raise
-        self._conn: sqlite3.Connection | None = conn
+        self._conn = conn
 
     @property
     def path(self) -> str:

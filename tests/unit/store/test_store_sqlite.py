@@ -21,6 +21,7 @@ from worker.store import (
     NotADatabaseError,
     SchemaTooNewError,
     SqliteStateStore,
+    StateStoreError,
 )
 
 pytestmark = pytest.mark.unit
@@ -180,3 +181,22 @@ def test_redrives_survive_reopening(tmp_path: Path) -> None:
     with SqliteStateStore(path) as again:
         assert again.redriven("dlq", 2, 40) == "r1"
         assert not again.remember_redrive("dlq", 2, 40, "r2")
+
+
+def test_read_only_store_reads_and_changes_nothing(tmp_path: Path) -> None:
+    """A store opened read-only reads what the worker wrote, refuses writes, leaves the file
+    as it was, and refuses a file that does not exist (it is never created)."""
+    path = tmp_path / "store.db"
+    with SqliteStateStore(path) as store:
+        store.mark_done("event:t:e1", team_id="t", kind="event")
+    before = path.read_bytes()
+    with SqliteStateStore(path, read_only=True) as reader:
+        effect = reader.get_effect("event:t:e1")
+        assert effect is not None
+        assert effect.status.value == "done"
+        with pytest.raises(sqlite3.OperationalError):
+            reader.mark_done("event:t:e2", team_id="t", kind="event")
+    assert path.read_bytes() == before
+    with pytest.raises(StateStoreError):
+        SqliteStateStore(tmp_path / "missing.db", read_only=True)
+    assert not (tmp_path / "missing.db").exists()
