@@ -16,8 +16,9 @@ lot from minute to minute; one lucky pass must not decide).
 - raw: an assigned kafka-python consumer (no group, as the replay reads) with the same fetch
   settings, reading every partition from its beginning to its end and ``json.loads``-ing each
   value;
-- dry run: `worker.tools.replay`'s reader and `Planner` (the command's own code), reading the
-  same records and deciding each; its rate runs from the first record to the last decision.
+- dry run: `worker.tools.replay.decide_ranges`, the command's own reading and deciding step,
+  reading the same records and deciding each; its rate runs from the start of the step to
+  the last decision.
 
 After the passes, the whole command (``replay.run``: settings read, events decided, outcomes
 topic scanned, the report rendered) is timed once for information.
@@ -88,25 +89,18 @@ def raw_pass(bootstrap: str, topic: str, expected: int) -> float:
 
 def dry_pass(bootstrap: str, topic: str, settings: replay.SettingsCache, store_path: Path,
              expected: int) -> tuple[float, int]:
-    """Events per second decided by the dry run's reader and planner; and how many would
-    write something."""
-    store = SqliteStateStore(store_path, read_only=True)
-    planner = replay.Planner(settings, store, replay.Selection(from_ms=0, to_ms=1))
-    writing = seen = 0
-    first: float | None = None
+    """Events per second decided by the dry run's own deciding step (`replay.decide_ranges`);
+    and how many would write something."""
     with HistoryReader(options(bootstrap), client_id="bench-replay") as reader:
         ranges = [OffsetRange(p, 0, end) for p, end in reader.end_offsets(topic).items()]
-        for batch in reader.read(topic, ranges):
-            if first is None:
-                first = time.monotonic()
-            for rec in batch:
-                planned = planner.plan(rec)
-                if planned is not None and planned.pending:
-                    writing += 1
-            seen += len(batch)
-    store.close()
-    assert seen == expected, (seen, expected)
-    return seen / (time.monotonic() - (first or time.monotonic())), writing
+        t0 = time.monotonic()
+        decided = replay.decide_ranges(
+            reader, topic, ranges, selection=replay.Selection(from_ms=0, to_ms=1),
+            settings=settings, store_path=str(store_path),
+            err=io.StringIO())
+        seconds = time.monotonic() - t0
+    assert decided.read == expected, (decided.read, expected)
+    return expected / seconds, sum(1 for p in decided.planned if p.pending)
 
 
 def main() -> int:
@@ -147,8 +141,8 @@ def main() -> int:
                 raw_rates.append(raw)
                 say(f"raw consumer, pass {k}: {raw:,.0f} records/s")
                 if k <= rounds:
-                    rate, writing = dry_pass(bootstrap, topics["events"], settings,
-                                             store_path, n)
+                    rate, writing = dry_pass(bootstrap, topics["events"], settings, store_path,
+                                             n)
                     dry_rates.append(rate)
                     say(f"dry run, pass {k}: {rate:,.0f} events/s decided "
                         f"({writing:,} would write)")

@@ -204,6 +204,7 @@ class ReplayOptions:
 def load_settings(config: WorkerConfig, timeout_s: float = 30.0) -> SettingsCache:
     """Every team's settings as the workers see them now (the settings topic, read whole)."""
     cache = SettingsCache()
+
     def take(team_id: str, raw: bytes | None) -> None:
         cache.apply(team_id, raw)
 
@@ -375,8 +376,15 @@ class Planner:
         self._store = store
         self._selection = selection
         self._states: dict[tuple[str, str], CandidateState] = {}
+        self._fresh: set[tuple[str, str]] = set()
+        self._fresh_now = False
+        """Candidates with no record in the ledger and not synced: none of their effects can be
+        in the ledger either (a note or an update needs the record first), so their effects
+        are counted as pending without a look-up each."""
 
     def _done(self, key: str) -> bool:
+        if self._fresh_now:
+            return False
         effect = self._store.get_effect(key)
         return effect is not None and effect.status is EffectStatus.DONE
 
@@ -401,6 +409,8 @@ class Planner:
         state = self._states.get(who)
         if state is None:
             state = self._states[who] = self._store.load_candidate(*who)
+            if not state.synced and not self._done(record_effect_key(*who)):
+                self._fresh.add(who)
         decision = decide(event, policy, state)
         counts, after = self._effects(who, event.id, decision.actions, state)
         if decision.actions:
@@ -428,6 +438,7 @@ class Planner:
         """(records, notes, updates, kept) not in the ledger yet, and the candidate's state
         once the actions are carried out (the executor's contract in `worker.core.decision`)."""
         team, candidate = who
+        self._fresh_now = who in self._fresh
         records = notes = updates = kept = 0
         pending = list(state.pending_notes)
         after = state
@@ -447,6 +458,9 @@ class Planner:
             elif all(n.ref != action.note.ref for n in pending):  # KeepForBackfill
                 kept += 1
                 pending.append(action.note)
+        self._fresh_now = False
+        if after is state and len(pending) == len(state.pending_notes):
+            return (records, notes, updates, kept), state  # nothing moved (most notes)
         return (records, notes, updates, kept), CandidateState(
             synced=after.synced, pinpoint_candidate_id=after.pinpoint_candidate_id,
             record_kind=after.record_kind, record_id=after.record_id,
@@ -566,6 +580,39 @@ def run(config: WorkerConfig, opts: ReplayOptions, *, out: TextIO | None = None,
         return EXIT_USAGE
 
 
+@dataclass
+class Decided:
+    """What deciding a selection again came to."""
+
+    read: int = 0
+    planned: list[Planned] = field(default_factory=list)
+    first_ts: int | None = None
+    last_ts: int | None = None
+
+    def take(self, decided: Iterable[tuple[Planned, int]]) -> None:
+        for item, ts in decided:
+            self.planned.append(item)
+            self.first_ts = ts if self.first_ts is None else min(self.first_ts, ts)
+            self.last_ts = ts if self.last_ts is None else max(self.last_ts, ts)
+
+
+def decide_ranges(reader: HistoryReader, topic: str, ranges: list[OffsetRange], *,
+                  selection: Selection, settings: SettingsCache, store_path: str,
+                  err: TextIO) -> Decided:
+    """Read ``ranges`` and decide each selected record again, the store opened read-only."""
+    decided = Decided()
+    store = SqliteStateStore(store_path, read_only=True)
+    try:
+        planner = Planner(settings, store, selection)
+        for batch in read_selected(reader, topic, ranges, err, "deciding"):
+            decided.read += len(batch)
+            decided.take((item, rec.timestamp_ms) for rec in batch
+                         if (item := planner.plan(rec)) is not None)
+    finally:
+        store.close()
+    return decided
+
+
 def _dry_run(config: WorkerConfig, opts: ReplayOptions, reader: HistoryReader, out: TextIO,
              err: TextIO) -> int:
     sel = opts.selection
@@ -573,24 +620,12 @@ def _dry_run(config: WorkerConfig, opts: ReplayOptions, reader: HistoryReader, o
     ranges = resolve_ranges(reader, topic, sel)
     settings = load_settings(config)
     _check_teams(settings, sel.teams)
-    store = open_store(config, read_only=True)
-    planned: list[Planned] = []
-    read = 0
-    first_ts: int | None = None
-    last_ts: int | None = None
-    try:
-        planner = Planner(settings, store, sel)
-        for batch in read_selected(reader, topic, ranges, err, "deciding"):
-            read += len(batch)
-            for rec in batch:
-                item = planner.plan(rec)
-                if item is not None:
-                    planned.append(item)
-                    ts = rec.timestamp_ms
-                    first_ts = ts if first_ts is None else min(first_ts, ts)
-                    last_ts = ts if last_ts is None else max(last_ts, ts)
-    finally:
-        store.close()
+    open_store(config, read_only=True).close()  # there, and readable: else exit 2 now
+    decided = decide_ranges(reader, topic, ranges, selection=sel, settings=settings,
+                            store_path=str(config.state_path),
+                            err=err)
+    planned, read = decided.planned, decided.read
+    first_ts, last_ts = decided.first_ts, decided.last_ts
     window: tuple[int, int] | None = None
     originals: dict[str, tuple[str, str]] = {}
     if first_ts is not None and last_ts is not None:
