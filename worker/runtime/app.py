@@ -30,7 +30,7 @@ import structlog
 from worker.config import WorkerConfig
 from worker.core.policy import integration_active
 from worker.core.settings import TeamSettings
-from worker.kafka.consumer import ConsumerSettings, GroupConsumer
+from worker.kafka.consumer import ConsumerPair, ConsumerSettings, GroupConsumer
 from worker.kafka.errors import KafkaAdapterError
 from worker.kafka.producer import AsyncProducer
 from worker.kafka.records import InboundRecord, PartitionId
@@ -136,7 +136,7 @@ class Worker:
         self.settings = SettingsCache(listener=self._on_settings_changed)
         self.secrets = SecretResolver(config.secrets_dir)
         self.scheduler: KeyOrderedScheduler
-        self._consumer: GroupConsumer | None = None
+        self._consumer: ConsumerPair | None = None
         self._bridge: _Bridge | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.http_port: int | None = None
@@ -216,17 +216,7 @@ class Worker:
                 topics=Topics(outcomes=cfg.outcomes_topic, dlq=cfg.dlq_topic,
                               replay=cfg.replay_topic),
             )
-            self._bridge = _Bridge(self, loop)
-            consumer = GroupConsumer(
-                ConsumerSettings(
-                    group_id=cfg.group_id, topic=cfg.events_topic, client_options=options,
-                    extra_topics=(cfg.replay_topic,),
-                    max_poll_records=cfg.max_poll_records,
-                    session_timeout_ms=cfg.session_timeout_ms,
-                    max_poll_interval_ms=cfg.max_poll_interval_ms,
-                ),
-                self._bridge,
-            )
+            consumer = self._consumers(options, loop)
             self._consumer = consumer
             self.scheduler = KeyOrderedScheduler(
                 processor.process,
@@ -242,6 +232,7 @@ class Worker:
             log.info("worker started", group=cfg.group_id, topic=cfg.events_topic,
                      http_port=self.http_port)
             try:
+                assert self._bridge is not None  # made with the consumers
                 if not await self._wait_for(self._bridge.joined, "the consumer group"):
                     return 1 if consumer.error is not None else 0
                 self.health.condition_met(ReadinessCondition.GROUP_JOINED)
@@ -263,6 +254,30 @@ class Worker:
             log.warning("replay topic not made; replays reach this worker once it exists",
                         topic=cfg.replay_topic, error=str(exc))
 
+    def _consumers(self, options: Mapping[str, Any],
+                   loop: asyncio.AbstractEventLoop) -> ConsumerPair:
+        """The events topic's group member and the replay topic's: replays have a group of
+        their own (``GROUP_ID`` + ``.replay``; see `ConsumerPair`)."""
+        cfg = self.config
+        self._bridge = _Bridge(self, loop)
+        self._replay_bridge = _Bridge(self, loop)
+
+        def member(group_id: str, topic: str, bridge: _Bridge) -> GroupConsumer:
+            return GroupConsumer(
+                ConsumerSettings(
+                    group_id=group_id, topic=topic, client_options=options,
+                    max_poll_records=cfg.max_poll_records,
+                    session_timeout_ms=cfg.session_timeout_ms,
+                    max_poll_interval_ms=cfg.max_poll_interval_ms,
+                ),
+                bridge,
+            )
+
+        return ConsumerPair(
+            member(cfg.group_id, cfg.events_topic, self._bridge),
+            member(f"{cfg.group_id}.replay", cfg.replay_topic, self._replay_bridge))
+
+    _replay_bridge: _Bridge | None = None
     _exit_error: BaseException | None = None
     _producer: AsyncProducer | None = None
     _idle_commit_after = 0.0
@@ -292,7 +307,7 @@ class Worker:
         if bridge is not None and time.monotonic() - bridge.last_poll < self.health.stall_after:
             self.health.heartbeat()
 
-    async def _main_loop(self, consumer: GroupConsumer) -> None:
+    async def _main_loop(self, consumer: ConsumerPair) -> None:
         cfg = self.config
         next_commit = time.monotonic() + cfg.commit_interval_s
         while not self._stop.is_set():
@@ -319,12 +334,12 @@ class Worker:
                 # left to redo after a crash and its lag reads zero at once.
                 await self._commit(consumer)
 
-    async def _keep_committing(self, consumer: GroupConsumer) -> None:
+    async def _keep_committing(self, consumer: ConsumerPair) -> None:
         while True:
             await asyncio.sleep(self.config.commit_interval_s)
             await self._commit(consumer)
 
-    async def _commit(self, consumer: GroupConsumer) -> None:
+    async def _commit(self, consumer: ConsumerPair) -> None:
         points = self.scheduler.commit_points()
         if not points:
             return
@@ -347,7 +362,7 @@ class Worker:
         self.metrics.buffered(self.scheduler.buffered)
         self.metrics.paused_teams(len(self.scheduler.paused_teams))
 
-    async def _stop_consuming(self, consumer: GroupConsumer) -> None:
+    async def _stop_consuming(self, consumer: ConsumerPair) -> None:
         """Stop fetching, drain in-flight work, commit, leave the group."""
         self.health.mark_stopping()
         log.info("stopping: draining in-flight work", inflight=self.scheduler.inflight,
@@ -365,8 +380,9 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await committer
         final = self.scheduler.commit_points()
-        if self._bridge is not None:
-            self._bridge.closing = True
+        for bridge in (self._bridge, self._replay_bridge):
+            if bridge is not None:
+                bridge.closing = True
         # Joined on a worker thread: the consumer's close runs the revoke listener, which must
         # not wait for this (busy) loop.
         await asyncio.to_thread(consumer.stop, final)

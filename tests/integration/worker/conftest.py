@@ -226,7 +226,10 @@ class Stack:
         task = loop.create_task(worker.run())
         self.workers.append((worker, task))
         deadline = loop.time() + ready_within
-        while not worker.health.ready or (holds_partitions and not worker.scheduler.partitions()):
+        def holds() -> bool:  # of the events topic (the replay topic's do not count)
+            return any(tp.topic == self.events_topic for tp in worker.scheduler.partitions())
+
+        while not worker.health.ready or (holds_partitions and not holds()):
             if task.done():
                 raise AssertionError(f"worker exited early with {task.result()}")
             if loop.time() > deadline:
