@@ -9,9 +9,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JARS   := .cache/kafka-libs/.complete
+ASYNCAPI_CHECK := tools/asyncapi-check/node_modules/.package-lock.json
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench install jars clean
+.PHONY: run test lint bench install jars node-tools clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,10 +28,16 @@ $(JARS): deploy/kafka/pom.xml
 
 jars: $(JARS)
 
+# The official AsyncAPI parser (Node.js), which a contract test runs on schemas/asyncapi.json.
+$(ASYNCAPI_CHECK): tools/asyncapi-check/package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --prefix tools/asyncapi-check
+
+node-tools: $(ASYNCAPI_CHECK)
+
 run: $(STAMP) $(JARS)
 	$(PY) -m worker dev $(ARGS)
 
-test: $(STAMP) $(JARS)
+test: $(STAMP) $(JARS) $(ASYNCAPI_CHECK)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -41,4 +48,4 @@ bench: $(STAMP) $(JARS)
 	$(PY) bench/run_all.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) .cache var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .cache var .pytest_cache .mypy_cache .ruff_cache tools/asyncapi-check/node_modules

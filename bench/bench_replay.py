@@ -29,6 +29,7 @@ Run: ``.venv/bin/python bench/bench_replay.py [--quick] [--events N] [--rounds R
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 import shutil
@@ -52,7 +53,7 @@ from common import (
 )
 from kafka import KafkaConsumer, TopicPartition
 
-from worker.config import load_config
+from worker.config import WorkerConfig, load_config
 from worker.kafka.history import HistoryReader, OffsetRange
 from worker.store.sqlite import SqliteStateStore
 from worker.tools import replay
@@ -87,7 +88,12 @@ def raw_pass(bootstrap: str, topic: str, expected: int) -> float:
         consumer.close()
 
 
-def dry_pass(bootstrap: str, topic: str, settings: replay.SettingsCache, store_path: Path,
+async def _make_store(path: Path) -> None:
+    """An empty, migrated store (as a worker leaves it before its first event)."""
+    await (await SqliteStateStore(path).open()).close()
+
+
+def dry_pass(bootstrap: str, topic: str, settings: replay.SettingsCache, config: WorkerConfig,
              expected: int) -> tuple[float, int]:
     """Events per second decided by the dry run's own deciding step (`replay.decide_ranges`);
     and how many would write something."""
@@ -96,8 +102,7 @@ def dry_pass(bootstrap: str, topic: str, settings: replay.SettingsCache, store_p
         t0 = time.monotonic()
         decided = replay.decide_ranges(
             reader, topic, ranges, selection=replay.Selection(from_ms=0, to_ms=1),
-            settings=settings, store_path=str(store_path),
-            err=io.StringIO())
+            settings=settings, config=config, err=io.StringIO())
         seconds = time.monotonic() - t0
     assert decided.read == expected, (decided.read, expected)
     return expected / seconds, sum(1 for p in decided.planned if p.pending)
@@ -129,7 +134,7 @@ def main() -> int:
             say(f"produced {n:,} events ({PARTITIONS} partitions, {max(n // 5, 1):,} "
                 f"candidates) in {seconds:.1f} s")
             store_path = run_dir / "state.db"
-            SqliteStateStore(store_path).close()
+            asyncio.run(_make_store(store_path))
             config = load_config(
                 kafka_bootstrap_servers=bootstrap, events_topic=topics["events"],
                 settings_topic=topics["settings"], outcomes_topic=topics["outcomes"],
@@ -141,7 +146,7 @@ def main() -> int:
                 raw_rates.append(raw)
                 say(f"raw consumer, pass {k}: {raw:,.0f} records/s")
                 if k <= rounds:
-                    rate, writing = dry_pass(bootstrap, topics["events"], settings, store_path,
+                    rate, writing = dry_pass(bootstrap, topics["events"], settings, config,
                                              n)
                     dry_rates.append(rate)
                     say(f"dry run, pass {k}: {rate:,.0f} events/s decided "

@@ -1,9 +1,10 @@
 """The ``pinpoint-sync`` command line: parse, configure, hand over. No business logic here.
 
-Subcommands: ``run`` (the worker), ``replay`` (re-decide event history; dry run unless
-``--apply``), ``dlq`` (list, show, redrive dead letters), ``dev`` (the whole local stack for a
-demo), ``settings`` (validate or publish a team's settings), ``schemas`` (regenerate
-``schemas/``), ``simulator`` (the Pinpoint simulator), ``kafka`` (a local Apache Kafka broker).
+Subcommands (DESIGN 5.4): ``run`` (the worker), ``replay`` (re-decide event history; dry run
+unless ``--apply``), ``dlq`` (list, show, redrive dead letters), ``dev`` (the whole local stack
+for a demo), ``settings`` (validate or publish a team's settings), ``schemas`` (regenerate
+``schemas/``), ``store`` (state store status, migrations, pruning), ``simulator`` (the Pinpoint
+simulator), ``kafka`` (a local Apache Kafka broker).
 """
 
 from __future__ import annotations
@@ -68,12 +69,17 @@ def _cmd_settings(_args: argparse.Namespace, rest: list[str]) -> int:
 
 def _tool_config(err_prefix: str) -> object:
     from worker.config import ConfigError, load_config  # noqa: PLC0415
+    from worker.runtime.main import access_refused  # noqa: PLC0415
 
     try:
-        return load_config()
+        config = load_config()
     except ConfigError as exc:
         print(f"{err_prefix}: {exc}", file=sys.stderr)
         return None
+    if (refused := access_refused(config)) is not None:
+        print(f"{err_prefix}: {refused}", file=sys.stderr)
+        return None
+    return config
 
 
 def _quiet_logs() -> None:
@@ -231,6 +237,12 @@ def _add_dlq(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dlq.set_defaults(handler=_cmd_dlq)
 
 
+def _cmd_store(_args: argparse.Namespace, rest: list[str]) -> int:
+    from worker.tools.store_cli import main as store_main  # noqa: PLC0415
+
+    return store_main(rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pinpoint-sync",
@@ -255,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
                               help="validate a settings file or publish it (`settings --help`)")
     settings.set_defaults(handler=_cmd_settings)
 
+    store = sub.add_parser("store", add_help=False,
+                           help="state store status, migrations, pruning (`store --help`)")
+    store.set_defaults(handler=_cmd_store)
+
     schemas = sub.add_parser("schemas", help="regenerate the JSON Schemas and AsyncAPI document")
     schemas.add_argument("--out", default="schemas", help="output directory (default: schemas)")
     schemas.add_argument("--check", action="store_true",
@@ -276,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(list(argv) if argv is not None else sys.argv[1:])
-    passthrough = {"dev", "simulator", "settings"}
+    passthrough = {"dev", "simulator", "settings", "store"}
     if rest and args.command not in passthrough:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     handler: Handler = args.handler

@@ -1,4 +1,4 @@
-"""The campaign event contract (DESIGN 5.1) and `parse_event`.
+"""The campaign event contract (`docs/contracts.md`) and `parse_event`.
 
 CloudEvents 1.0 in structured JSON mode, one event per Kafka record, record key
 `"{team_id}:{candidate_id}"`. Seven event types share the envelope and the common `data` fields;
@@ -6,7 +6,9 @@ CloudEvents 1.0 in structured JSON mode, one event per Kafka record, record key
 
 Forward compatibility: unknown extra attributes (in the envelope, `data`, the candidate, the step
 or the reply) are tolerated and ignored. An unknown `type`, a missing required field or a wrong
-type is invalid. Limits (size, nesting, field lengths) keep one hostile record from costing much.
+type is invalid, and types are strict (`worker/core/strict.py`): `"3"` or `true` is not a step
+number, a Unix number or a time without its offset is not a time. Limits (size, nesting, field
+lengths) keep one hostile record from costing much.
 
 `parse_event` goes straight from the record's bytes to a `CampaignEvent`, raising `InvalidEvent`
 with a typed reason and a detail naming the field and the problem. `parse_envelope` validates
@@ -23,7 +25,6 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -32,7 +33,7 @@ from pydantic import (
     ValidationError,
 )
 
-from worker.core._event_check import check_event
+from worker.core._event_check import check_event, event_time
 from worker.core._jsonguard import describe_errors, nesting_depth_exceeds
 from worker.core.enums import Channel, EventType, NoteType, SyncStage
 from worker.core.errors import EventErrorReason, InvalidEvent
@@ -45,9 +46,12 @@ from worker.core.limits import (
     MAX_NESTING,
     MAX_SHORT_TEXT,
 )
+from worker.core.strict import JSON_MEDIA_TYPE_PATTERN, TEAM_ID_PATTERN, Integer, Rfc3339Time
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID)]
-TeamId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID, pattern=r"^[^:\s]+$")]
+TeamId = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_ID, pattern=TEAM_ID_PATTERN)
+]
 ShortText = Annotated[str, StringConstraints(max_length=MAX_SHORT_TEXT)]
 LongText = Annotated[str, StringConstraints(max_length=MAX_LONG_TEXT)]
 Key = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID)]
@@ -60,7 +64,7 @@ class Step(BaseModel):
 
     model_config = _TOLERANT
 
-    number: Annotated[int, Field(ge=1, le=10_000, description="1-based position in the campaign")]
+    number: Annotated[int, Integer(ge=1, le=10_000, description="1-based position in the campaign")]
     channel: Channel
     subject: ShortText | None = None
     body: LongText | None = None
@@ -119,7 +123,7 @@ class EventData(BaseModel):
 
     `step` is required for `outreach.sent`, `reply` for `candidate.replied`; `changed_fields`
     is meaningful for `candidate.updated` (empty means "unknown: take every field").
-    `campaign_name` is optional and beyond DESIGN 5.1: when present, notes name the campaign.
+    `campaign_name` is optional: when present, notes name the campaign.
     """
 
     model_config = _TOLERANT
@@ -181,13 +185,13 @@ class CampaignEvent(BaseModel):
     id: Id
     source: Annotated[str, StringConstraints(min_length=1, max_length=MAX_SHORT_TEXT)]
     type: EventType
-    time: AwareDatetime
+    time: Rfc3339Time
     subject: ShortText | None = Field(default=None, description="candidate/{candidate_id}")
     datacontenttype: (
         Annotated[
             str,
             StringConstraints(
-                max_length=200, pattern=r"^application/(?:[\w.-]+\+)?json(?:\s*;.*)?$"
+                max_length=200, pattern=JSON_MEDIA_TYPE_PATTERN
             ),
         ]
         | None
@@ -384,9 +388,11 @@ def parse_envelope(raw: bytes) -> EventEnvelope:
         checked = check_event(raw)
         if checked is not None:
             event, event_type = checked
-            data = event.data
-            return EventEnvelope(event.id, event_type, event.time, data.team_id,
-                                 data.candidate.id)
+            time = event_time(event.time)
+            if time is not None:
+                data = event.data
+                return EventEnvelope(event.id, event_type, time, data.team_id,
+                                     data.candidate.id)
     full = parse_event(raw)
     return EventEnvelope(full.id, full.type, full.time, full.team_id, full.candidate_id)
 

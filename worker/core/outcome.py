@@ -1,8 +1,9 @@
-"""The outcome record (DESIGN 5.3), published on `pinpoint-sync.outcomes` for every event.
+"""The outcome record (`docs/contracts.md`), published on `pinpoint-sync.outcomes` per event.
 
-Key: the event's key. Beyond DESIGN 5.3's fields, two optional ones help an admin read a
-verdict: `detail` (a short explanation, never personal data) and `missing_fields` (for
-`blocked_mandatory_fields`).
+Key: the event's key. Beside the fields every consumer relies on, two optional ones help an
+admin read a verdict: `detail` (a short explanation, never personal data) and
+`missing_fields` (for `blocked_mandatory_fields`). `replay_id` is set on the outcome of an event
+that came through a replay or a redrive.
 """
 
 from __future__ import annotations

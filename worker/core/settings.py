@@ -1,4 +1,4 @@
-"""The team settings document (DESIGN 2 and 5.2) and `parse_settings`.
+"""The team settings document (`docs/policy.md`, `docs/contracts.md`) and `parse_settings`.
 
 One document per team, published on the compacted `sourcewhale.team-settings` topic under the
 team's id. Every setting of the product note is here, with the default an admin gets before
@@ -22,15 +22,16 @@ touching it (documented on each field and in `docs/policy.md`):
 | `destination.campaign_jobs` | none: candidates land as job seekers | |
 
 Unknown keys are ignored (a newer settings service may add settings before the worker knows
-them); unknown values of known settings (a sync trigger, a note type, a Pinpoint field name) and
-contradictions are rejected with `InvalidSettings` naming the setting and the problem.
+them); types are strict (`"yes"` is not a boolean, `"5"` is not a version); unknown values of
+known settings (a sync trigger, a note type, a Pinpoint field name) and contradictions are
+rejected with `InvalidSettings` naming the setting and the problem.
 """
 
 from __future__ import annotations
 
 import re
 from functools import cached_property
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final
 
 from pydantic import (
     AfterValidator,
@@ -47,6 +48,7 @@ from worker.core._jsonguard import describe_errors, nesting_depth_exceeds
 from worker.core.enums import NoteType, SyncTrigger
 from worker.core.errors import InvalidSettings, SettingsErrorReason
 from worker.core.events import Id, Key, TeamId
+from worker.core.strict import Boolean, Integer
 
 MAX_SETTINGS_BYTES: Final = 262_144
 """Largest accepted settings document (256 KiB)."""
@@ -98,7 +100,7 @@ class IntegrationSettings(BaseModel):
 
     model_config = _MODEL
 
-    active: bool = Field(default=False, description="off: the team's events are skipped")
+    active: Boolean = Field(default=False, description="off: the team's events are skipped")
     subdomain: Subdomain | None = Field(
         default=None,
         description="the team's Pinpoint subdomain (https://{subdomain}.pinpointhq.com)",
@@ -113,14 +115,14 @@ class GeneralSettings(BaseModel):
 
     model_config = _MODEL
 
-    do_not_merge: bool = Field(
+    do_not_merge: Boolean = Field(
         default=False,
         description="on: a candidate's first push always creates a new Pinpoint record",
     )
     create_notes_upon: tuple[NoteType, ...] = Field(
         default=ALL_NOTE_TYPES, description="the activities that produce a note in Pinpoint"
     )
-    sync_manual_updates: bool = Field(
+    sync_manual_updates: Boolean = Field(
         default=True,
         description="on: candidate.updated events update the synced candidate's Pinpoint record",
     )
@@ -133,7 +135,7 @@ class UserOverride(BaseModel):
 
     sync_upon: SyncTrigger | None = None
     create_notes_upon: tuple[NoteType, ...] | None = None
-    only_notes_on_synced: bool | None = None
+    only_notes_on_synced: Boolean | None = None
 
 
 class SyncSettings(BaseModel):
@@ -145,15 +147,15 @@ class SyncSettings(BaseModel):
         default=SyncTrigger.ADDED,
         description="push on being added, on any response, or once marked interested",
     )
-    only_notes_on_synced: bool = Field(
+    only_notes_on_synced: Boolean = Field(
         default=False,
         description="on: no notes before the candidate is in Pinpoint; off: a note pushes first",
     )
-    backfill_on_sync: bool = Field(
+    backfill_on_sync: Boolean = Field(
         default=False,
         description="on: notes skipped before the push are kept and written, in order, on push",
     )
-    locked: bool = Field(
+    locked: Boolean = Field(
         default=False, description="on: overrides of users who are not admins are ignored"
     )
     admins: tuple[Id, ...] = Field(default=(), description="user ids of the team's admins")
@@ -221,15 +223,16 @@ class DestinationSettings(BaseModel):
 
 
 class TeamSettings(BaseModel):
-    """A team's settings document (DESIGN 5.2)."""
+    """A team's settings document (`docs/contracts.md`)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
-    schema_version: Literal[1] = 1
+    schema_version: Annotated[int, Integer(ge=1, le=1)] = 1
     team_id: TeamId
-    version: int = Field(
-        ge=0, description="updates with a lower version than the held one are ignored"
-    )
+    version: Annotated[
+        int,
+        Integer(ge=0, description="updates with a lower version than the held one are ignored"),
+    ]
     integration: IntegrationSettings = IntegrationSettings()
     general: GeneralSettings = GeneralSettings()
     sync: SyncSettings = SyncSettings()

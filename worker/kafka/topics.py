@@ -4,9 +4,11 @@
 someone else in between (``TopicAlreadyExists``) counts as done. Existing topics are left as
 they are: their partition count and configuration belong to whoever made them.
 `default_topic_specs` gives the worker's topics: the settings topic compacted (DESIGN 5.2),
-the others with time retention (the broker's default). `ensure_replay_topic` creates the replay
-topic with the events topic's partition count, so a replayed record lands on the partition
-number its original came from.
+the others with time retention (the broker's default); the events and dead-letter topics sized
+so that any event up to the contract's limit can be dead-lettered whole, and the replay topic
+sized like the dead-letter topic (a redriven dead letter keeps its ``dlq.*`` headers).
+`ensure_replay_topic` creates the replay topic with the events topic's partition count, so a
+replayed record lands on the partition number its original came from.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from kafka.admin import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError, for_code
 
+from worker.core.limits import EVENTS_TOPIC_MAX_BYTES, MAX_DEAD_LETTER_BYTES
 from worker.kafka.errors import TopicAdminError, mapped_errors
 
 if TYPE_CHECKING:
@@ -44,13 +47,23 @@ class TopicSpec:
 
 def default_topic_specs(config: WorkerConfig, events_partitions: int = 6) -> dict[str, TopicSpec]:
     """The worker's topics: events and outcomes alike, settings compacted, one DLQ partition per
-    three event partitions (dead letters are few)."""
+    three event partitions (dead letters are few).
+
+    Sizes: the events topic takes an event of the contract's largest size with its key and
+    headers; the dead-letter topic takes any record the events topic took, with its ``dlq.*``
+    headers (a dead letter carries its event's bytes whole)."""
     return {
-        config.events_topic: TopicSpec(partitions=events_partitions),
+        config.events_topic: TopicSpec(
+            partitions=events_partitions,
+            configs={"max.message.bytes": str(EVENTS_TOPIC_MAX_BYTES)}),
         config.settings_topic: TopicSpec(partitions=1, compacted=True),
         config.outcomes_topic: TopicSpec(partitions=events_partitions),
-        config.dlq_topic: TopicSpec(partitions=max(1, events_partitions // 3)),
-        config.replay_topic: TopicSpec(partitions=events_partitions),
+        config.dlq_topic: TopicSpec(
+            partitions=max(1, events_partitions // 3),
+            configs={"max.message.bytes": str(MAX_DEAD_LETTER_BYTES)}),
+        config.replay_topic: TopicSpec(
+            partitions=events_partitions,
+            configs={"max.message.bytes": str(MAX_DEAD_LETTER_BYTES)}),
     }
 
 
@@ -74,7 +87,9 @@ def ensure_replay_topic(options: Mapping[str, Any], events_topic: str, replay_to
         return described[replay_topic]
     if events_topic not in described:
         raise TopicAdminError(f"the events topic {events_topic!r} does not exist")
-    ensure_topics(options, {replay_topic: TopicSpec(partitions=described[events_topic])},
+    ensure_topics(options, {replay_topic: TopicSpec(
+        partitions=described[events_topic],
+        configs={"max.message.bytes": str(MAX_DEAD_LETTER_BYTES)})},
                   client_id=client_id, timeout_s=timeout_s)
     return described[events_topic]
 

@@ -36,7 +36,13 @@ from worker.kafka.producer import AsyncProducer
 from worker.kafka.records import InboundRecord, PartitionId
 from worker.kafka.settings_follower import SettingsFollower
 from worker.kafka.topics import ensure_replay_topic
-from worker.observability.health import HealthServer, HealthState, ReadinessCondition
+from worker.observability.health import (
+    HealthServer,
+    HealthState,
+    ReadinessCondition,
+    rebalance_check,
+    thread_progress_check,
+)
 from worker.observability.metrics import Metrics
 from worker.pinpoint.client import PinpointClient
 from worker.pinpoint.errors import AuthError, PinpointError
@@ -48,7 +54,7 @@ from worker.runtime.processor import EventProcessor, Topics
 from worker.runtime.scheduler import KeyOrderedScheduler, SchedulerLimits
 from worker.runtime.secrets import SecretResolver
 from worker.runtime.settings_cache import SettingsCache
-from worker.store.sqlite import SqliteStateStore
+from worker.store.factory import open_state_store
 
 log = structlog.get_logger("pinpoint_sync.worker")
 
@@ -162,8 +168,8 @@ class Worker:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.shutdown)
         async with contextlib.AsyncExitStack() as stack:
-            store = SqliteStateStore(cfg.state_path)
-            stack.callback(store.close)
+            store = await open_state_store(cfg)
+            stack.push_async_callback(store.close)
             self.health.condition_met(ReadinessCondition.STORE_OPENED)
 
             server = HealthServer(self.metrics, self.health, port=cfg.http_port)
@@ -173,6 +179,7 @@ class Worker:
 
             options: dict[str, Any] = dict(cfg.kafka_client_options())
             follower = SettingsFollower(options, cfg.settings_topic, self._apply_settings)
+            self._watch_follower(follower)
             follower.start()
             stack.callback(follower.stop)
             if not await self._wait_for(follower.caught_up, "the settings topic"):
@@ -217,7 +224,6 @@ class Worker:
                               replay=cfg.replay_topic),
             )
             consumer = self._consumers(options, loop)
-            self._consumer = consumer
             self.scheduler = KeyOrderedScheduler(
                 processor.process,
                 SchedulerLimits(max_inflight=cfg.max_inflight,
@@ -257,7 +263,7 @@ class Worker:
     def _consumers(self, options: Mapping[str, Any],
                    loop: asyncio.AbstractEventLoop) -> ConsumerPair:
         """The events topic's group member and the replay topic's: replays have a group of
-        their own (``GROUP_ID`` + ``.replay``; see `ConsumerPair`)."""
+        their own (``GROUP_ID`` + ``.replay``; see `ConsumerPair`). Watched by liveness."""
         cfg = self.config
         self._bridge = _Bridge(self, loop)
         self._replay_bridge = _Bridge(self, loop)
@@ -273,14 +279,30 @@ class Worker:
                 bridge,
             )
 
-        return ConsumerPair(
+        pair = ConsumerPair(
             member(cfg.group_id, cfg.events_topic, self._bridge),
             member(f"{cfg.group_id}.replay", cfg.replay_topic, self._replay_bridge))
+        self._watch_consumer(pair)
+        return pair
 
     _replay_bridge: _Bridge | None = None
     _exit_error: BaseException | None = None
     _producer: AsyncProducer | None = None
+    follower: SettingsFollower | None = None
+    """The settings follower (its thread feeds `settings`), once started."""
     _idle_commit_after = 0.0
+
+    def _watch_follower(self, follower: SettingsFollower) -> None:
+        """Liveness fails when the settings follower dies or stalls (settings would freeze)."""
+        self.follower = follower
+        self.health.watch("settings_follower", thread_progress_check(
+            "settings follower", follower, stall_after=self.health.stall_after))
+
+    def _watch_consumer(self, consumer: ConsumerPair) -> None:
+        """Liveness fails when the consumer is stuck in a rebalance past its deadline."""
+        self._consumer = consumer
+        self.health.watch("consumer_rebalance", rebalance_check(
+            consumer.rebalancing_seconds, stuck_after=self.config.rebalance_stuck_s))
 
     async def _wait_for(self, event: threading.Event, what: str) -> bool:
         """Wait for a thread's event, giving up when asked to stop (True once it is set)."""
@@ -302,10 +324,14 @@ class Worker:
 
     def _beat_if_consuming(self) -> None:
         """Heartbeat from the event loop, only while the consumer thread polls too: liveness
-        then needs both to make progress."""
+        then needs both to make progress. The gauges of the other liveness checks go with it."""
         bridge = self._bridge
         if bridge is not None and time.monotonic() - bridge.last_poll < self.health.stall_after:
             self.health.heartbeat()
+        if self.follower is not None:
+            self.metrics.settings_follower_up("settings_follower" not in self.health.failing())
+        if self._consumer is not None:
+            self.metrics.consumer_rebalancing(self._consumer.rebalancing_seconds())
 
     async def _main_loop(self, consumer: ConsumerPair) -> None:
         cfg = self.config

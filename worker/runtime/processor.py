@@ -40,12 +40,13 @@ from worker.core.decision import (
     decide,
     inactive_decision,
 )
+from worker.core.digest import dead_letter_digest
 from worker.core.enums import ActionKind, ActionStatus, DestinationKind, Outcome, Reason
 from worker.core.errors import EventErrorReason, InvalidEvent
 from worker.core.events import CampaignEvent, parse_envelope, parse_event
 from worker.core.outcome import ActionRecord, OutcomeRecord, outcome_without_actions_json
 from worker.core.policy import EffectivePolicy, integration_active, resolve_policy
-from worker.kafka.errors import KafkaAdapterError, KafkaClosed
+from worker.kafka.errors import KafkaAdapterError, KafkaClosed, RecordTooLarge
 from worker.kafka.records import InboundRecord
 from worker.observability.masking import mask_pii, mask_secrets_inline, register_secret
 from worker.observability.metrics import Metrics
@@ -54,6 +55,7 @@ from worker.pinpoint.errors import (
     InvalidRequestError,
     PinpointError,
     RateLimitedError,
+    TransientError,
 )
 from worker.pinpoint.models import (
     CUSTOM_PREFIX,
@@ -161,6 +163,7 @@ class EventProcessor:
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._store = store
+        self._marking: set[asyncio.Future[None]] = set()  # done marks being written
         self._pinpoint = pinpoint
         self._settings = settings
         self._secrets = secrets
@@ -354,14 +357,14 @@ class EventProcessor:
         done_key = f"event:{event.team_id}:{event.id}"
         # A replayed or redriven event is decided again even if it was done before (that is
         # what a replay is for); the ledger still keeps each of its effects from repeating.
-        if replay_id is None and (mark := self._store.get_effect(done_key)) is not None and (
+        if replay_id is None and (mark := await self._store.get_effect(done_key)) is not None and (
                 mark.status is EffectStatus.DONE):
             bound.debug("event already processed; skipped")
             self._metrics.event_processed(event.type, Outcome.SKIPPED, Reason.ALREADY_APPLIED,
                                           None)
             return ProcessResult.DONE
 
-        state = self._store.load_candidate(event.team_id, event.candidate_id)
+        state = await self._store.load_candidate(event.team_id, event.candidate_id)
         decision = decide(event, policy, state)
         outcome, reason = decision.outcome, decision.reason
         job: _Job | None = None
@@ -378,13 +381,16 @@ class EventProcessor:
                           error=str(exc))
             return ProcessResult.TEAM_PAUSED
         except PinpointError as exc:
+            if isinstance(exc, TransientError):
+                # Past the call's retry budget: held in its lane and tried again later, never
+                # dead-lettered for being transient (the ledger keeps the intent).
+                bound.warning("Pinpoint failing; event held for a later try",
+                              error=mask_pii(f"{exc.operation}: status {exc.status}"))
+                return ProcessResult.RETRY_LATER
             reason = (Reason.PINPOINT_INVALID if isinstance(exc, InvalidRequestError)
                       else Reason.RETRIES_EXHAUSTED)
             outcome = Outcome.DEAD_LETTERED
-            calls = int(getattr(exc, "attempts", 1) or 1)
-            error = mask_pii(f"{exc.operation}: status {exc.status}: {exc.detail or exc}"
-                             + (f" (after {calls} calls)" if calls > 1 else ""))
-            dead_letter_detail = error
+            dead_letter_detail = error = _refusal_text(exc)
             bound.warning("event dead-lettered", reason=str(reason), error=error)
             # dlq.attempts counts processing attempts (a redrive adds one), not the calls the
             # client's retries made within one attempt: those are in the error text.
@@ -477,42 +483,52 @@ class EventProcessor:
                            if isinstance(a, WriteNote) and a.backfilled}
                 for note in state.pending_notes:  # backfill turned off meanwhile: drop them
                     if note.ref not in written:
-                        self._store.remove_pending_note(team, cand, note.ref)
+                        await self._store.remove_pending_note(team, cand, note.ref)
             elif isinstance(action, UpdateCandidate):
                 await self._update(job, action)
             elif isinstance(action, WriteNote):
                 await self._note(job, action)
                 if action.backfilled:
-                    self._store.remove_pending_note(team, cand, action.note.ref)
+                    await self._store.remove_pending_note(team, cand, action.note.ref)
             elif isinstance(action, KeepForBackfill):
-                self._store.add_pending_note(team, cand, action.note)
+                await self._store.add_pending_note(team, cand, action.note)
+
+    async def _claim(self, key: str, *, team_id: str, kind: str) -> None:
+        """Record the effect's intent before its call. No partition lease is held here yet
+        (``fence=None``), and a zero attempt window keeps the rule of an intent found again:
+        it is reconciled against Pinpoint."""
+        await self._store.claim_effect(key, team_id=team_id, kind=kind, fence=None,
+                                       attempt_window_s=0.0)
 
     async def _push(self, job: _Job, push: PushCandidate) -> RecordRef:
         key = f"record:{job.team}:{job.candidate}"
-        existing = self._store.get_effect(key)
+        existing = await self._store.get_effect(key)
         if existing is not None and existing.status is EffectStatus.DONE and existing.pinpoint_id:
             ref, candidate_id = _decode_record_id(existing.pinpoint_id)
             found = CreatedRecord(ref, candidate_id)
             job.report(push.create_kind, ref.id, ActionStatus.RECONCILED)
         else:
             if existing is None:
-                self._store.begin_effect(key, team_id=job.team, kind=push.create_kind)
+                await self._claim(key, team_id=job.team, kind=push.create_kind)
             try:
                 found, merged_into, created, status = await self._find_or_create(
                     job, push)
             except (AuthError, InvalidRequestError):
                 if existing is None and not job.record_created:
-                    self._store.discard_effect(key)  # Pinpoint refused it: nothing to reconcile
+                    # Pinpoint refused it: nothing to reconcile
+                    await self._store.release_claim(key, fence=None)
                 raise
-            self._store.complete_effect(key, _encode_record_id(found.ref, found.candidate_id))
+            await self._store.complete_effect(
+                key, _encode_record_id(found.ref, found.candidate_id), fence=None)
             if created:
                 job.report(push.create_kind, found.ref.id, status)
             if merged_into is not None:
                 job.report(ActionKind.UPDATE_CANDIDATE, merged_into, status)
             elif not created:
                 job.report(push.create_kind, found.ref.id, status)
-        self._store.mark_synced(job.team, job.candidate, pinpoint_candidate_id=found.candidate_id,
-                                record_kind=push.destination, record_id=found.ref.id)
+        await self._store.mark_synced(job.team, job.candidate,
+                                      pinpoint_candidate_id=found.candidate_id,
+                                      record_kind=push.destination, record_id=found.ref.id)
         job.pinpoint_candidate_id = found.candidate_id
         return found.ref
 
@@ -571,20 +587,20 @@ class EventProcessor:
             raise InvalidRequestError("the candidate is synced but its Pinpoint id is unknown",
                                       operation="update_candidate")
         key = f"update:{job.team}:{job.event.id}"
-        existing = self._store.get_effect(key)
+        existing = await self._store.get_effect(key)
         if existing is not None and existing.status is EffectStatus.DONE:
             job.report(ActionKind.UPDATE_CANDIDATE, candidate_id, ActionStatus.RECONCILED)
             return
         if existing is None:
-            self._store.begin_effect(key, team_id=job.team, kind=ActionKind.UPDATE_CANDIDATE)
+            await self._claim(key, team_id=job.team, kind=ActionKind.UPDATE_CANDIDATE)
         # An update is a PUT of values: sending it again after a crash is harmless.
         try:
             await self._pinpoint.update_candidate(job.tenant, candidate_id, update.fields,
                                                   update.protected)
         except (AuthError, InvalidRequestError):
-            self._store.discard_effect(key)
+            await self._store.release_claim(key, fence=None)
             raise
-        self._store.complete_effect(key, candidate_id)
+        await self._store.complete_effect(key, candidate_id, fence=None)
         job.report(ActionKind.UPDATE_CANDIDATE, candidate_id, ActionStatus.APPLIED)
 
     async def _note(self, job: _Job, write: WriteNote) -> None:
@@ -593,7 +609,7 @@ class EventProcessor:
             raise InvalidRequestError("the candidate has no Pinpoint record to note on",
                                       operation="write_comment")
         key = f"note:{job.team}:{write.note.ref}"
-        existing = self._store.get_effect(key)
+        existing = await self._store.get_effect(key)
         if existing is not None and existing.status is EffectStatus.DONE:
             job.report(ActionKind.WRITE_COMMENT, existing.pinpoint_id, ActionStatus.RECONCILED)
             return
@@ -601,17 +617,17 @@ class EventProcessor:
             # It may have been written before a crash: its text ends with the reference marker.
             for comment in await self._pinpoint.list_comments(job.tenant, record):
                 if write.note.ref in comment.body_text:
-                    self._store.complete_effect(key, comment.id)
+                    await self._store.complete_effect(key, comment.id, fence=None)
                     job.report(ActionKind.WRITE_COMMENT, comment.id, ActionStatus.RECONCILED)
                     return
         else:
-            self._store.begin_effect(key, team_id=job.team, kind=ActionKind.WRITE_COMMENT)
+            await self._claim(key, team_id=job.team, kind=ActionKind.WRITE_COMMENT)
         try:
             comment = await self._pinpoint.write_comment(job.tenant, record, write.note.text)
         except (AuthError, InvalidRequestError):
-            self._store.discard_effect(key)
+            await self._store.release_claim(key, fence=None)
             raise
-        self._store.complete_effect(key, comment.id)
+        await self._store.complete_effect(key, comment.id, fence=None)
         job.report(ActionKind.WRITE_COMMENT, comment.id, ActionStatus.APPLIED)
 
     # ---- reporting ------------------------------------------------------------------------------
@@ -649,17 +665,28 @@ class EventProcessor:
         value = out.to_json()
         result: asyncio.Future[object] = asyncio.get_running_loop().create_future()
 
+        def marked(task: asyncio.Future[None]) -> None:
+            self._marking.discard(task)
+            if result.done():
+                return
+            if task.cancelled():
+                result.cancel()
+            elif (exc := task.exception()) is not None:
+                result.set_exception(exc)  # the record stays uncommitted
+            else:
+                result.set_result(None)
+
         def mark_and_finish() -> None:
             if result.done():
                 return
-            try:
-                if then_mark is not None:
-                    done_key, team_id = then_mark
-                    self._store.mark_done(done_key, team_id=team_id, kind="event")
-            except Exception as exc:  # noqa: BLE001 - the record stays uncommitted
-                result.set_exception(exc)
+            if then_mark is None:
+                result.set_result(None)
                 return
-            result.set_result(None)
+            done_key, team_id = then_mark
+            marking = asyncio.ensure_future(
+                self._store.mark_done(done_key, team_id=team_id, kind="event", fence=None))
+            self._marking.add(marking)
+            marking.add_done_callback(marked)
 
         def acknowledged(sent: asyncio.Future[tuple[int, int]]) -> None:
             if result.done():
@@ -711,20 +738,35 @@ class EventProcessor:
             ("dlq.attempts", str(attempts).encode()),
             ("dlq.first_failed_at", failed_at.encode()),
         ]
-        await self._send_with_retry(self._topics.dlq, record.key, record.value, headers)
+        try:
+            await self._send_with_retry(self._topics.dlq, record.key, record.value, headers,
+                                        too_large_raises=True)
+        except RecordTooLarge as exc:
+            # It will never fit whole: a digest goes instead, so the partition moves on.
+            digest = dead_letter_digest(record.key, record.value)
+            log.warning("dead letter too large for its topic; its digest is sent instead",
+                        topic=self._topics.dlq, source_topic=record.tp.topic,
+                        partition=record.tp.partition, offset=record.offset,
+                        size=len(record.value or b""), error=str(exc))
+            await self._send_with_retry(self._topics.dlq, digest.key, digest.value,
+                                        [*headers, *digest.headers])
         self._metrics.dead_lettered(str(reason))
 
     async def _send_with_retry(self, topic: str, key: bytes | None, value: bytes | None,
-                               headers: list[tuple[str, bytes]] | None) -> None:
+                               headers: list[tuple[str, bytes]] | None, *,
+                               too_large_raises: bool = False) -> None:
         # Kafka being unreachable must not lose the record: retry until it is accepted (the
         # record stays uncommitted meanwhile; a shutdown cancels this and it is redelivered).
+        # A record too large is never accepted: with ``too_large_raises`` the caller is told.
         delay = self._publish_retry_delay
         while True:
             try:
                 await self._publisher.send(topic, key=key, value=value, headers=headers)
             except KafkaClosed:
                 raise  # shutting down: the record stays uncommitted and is redelivered
-            except Exception as exc:  # noqa: BLE001 - the adapter's errors; retried, never lost
+            except Exception as exc:  # the adapter's errors; retried, never lost
+                if too_large_raises and isinstance(exc, RecordTooLarge):
+                    raise
                 self._metrics.outcome_publish_failed()
                 log.warning("publishing failed; retrying", topic=topic, error=str(exc))
                 await asyncio.sleep(delay)
@@ -743,6 +785,14 @@ def _encode_record_id(ref: RecordRef, candidate_id: str) -> str:
 def _decode_record_id(value: str) -> tuple[RecordRef, str]:
     kind, record_id, candidate_id = value.split("/", 2)
     return RecordRef(RecordKind(kind), record_id), candidate_id
+
+
+def _refusal_text(exc: PinpointError) -> str:
+    """The failed call, its status and Pinpoint's detail (masked), with how many calls the
+    client's retries made when more than one."""
+    calls = int(getattr(exc, "attempts", 1) or 1)
+    return mask_pii(f"{exc.operation}: status {exc.status}: {exc.detail or exc}"
+                    + (f" (after {calls} calls)" if calls > 1 else ""))
 
 
 def _replay_id(record: InboundRecord) -> str:

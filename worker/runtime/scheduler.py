@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from worker.kafka.records import InboundRecord, PartitionId
+from worker.runtime.breaker import lane_backoff
 from worker.runtime.offsets import PartitionOffsets
 
 log = structlog.get_logger("pinpoint_sync.scheduler")
@@ -55,6 +56,10 @@ class ProcessResult(enum.Enum):
     """Effects applied, dead-lettered or deliberately skipped: the offset may be committed."""
     TEAM_PAUSED = "team_paused"
     """The team's credentials were refused: keep the record, park the team until it is resumed."""
+    RETRY_LATER = "retry_later"
+    """Pinpoint failed transiently past the call's retry budget: not a dead letter. The record
+    waits at the head of its lane (nothing of its key overtakes it) and runs again after a
+    growing, jittered backoff (`worker.runtime.breaker.lane_backoff`)."""
     RETRY = "retry"
     """Internal: processing raised; the record waits at the head of its lane and runs again
     after a backoff."""
@@ -80,8 +85,15 @@ class SchedulerLimits:
 
     max_inflight: int = 256
     max_inflight_per_team: int = 64
+    """A team's ceiling when no other team has work (work-conserving up to it)."""
+    inflight_team_floor: int = 8
+    """While others have work, a team's share is max(floor, max_inflight / active teams),
+    under the ceiling above."""
     partition_buffer: int = 2000
     max_buffered: int = 20000
+    hold_base_s: float = 5.0
+    """First wait of a lane held after a transient failure past the call's budget."""
+    hold_max_s: float = 600.0
 
 
 class KeyOrderedScheduler:
@@ -116,6 +128,7 @@ class KeyOrderedScheduler:
         self._tasks: set[asyncio.Task[None]] = set()
         self._tp_tasks: dict[PartitionId, set[asyncio.Task[None]]] = {}
         self._retry_delay: dict[str, float] = {}  # key -> backoff after processing raised
+        self._held_attempts: Counter[str] = Counter()  # key -> transient tries past the budget
 
         self._offsets: dict[PartitionId, PartitionOffsets] = {}
         # Records settled at once and not yet reported complete, per partition assignment.
@@ -224,6 +237,15 @@ class KeyOrderedScheduler:
     def _dispatch(self) -> None:
         limits = self._limits
         turns = self._turns
+        if not turns:
+            return
+        # Fair share: while other teams have work, a team takes at most its share of the global
+        # limit (never below the floor); alone it may use up to its per-team ceiling.
+        team_inflight = self._team_inflight
+        active = len(set(turns).union(t for t, n in team_inflight.items() if n > 0))
+        share = limits.max_inflight_per_team
+        if active > 1:
+            share = min(share, max(limits.inflight_team_floor, limits.max_inflight // active))
         skipped = 0
         while turns and self._inflight < limits.max_inflight and skipped < len(turns):
             team = turns[0]
@@ -232,7 +254,7 @@ class KeyOrderedScheduler:
                 turns.popleft()
                 skipped = 0
                 continue
-            per_team_full = self._team_inflight[team] >= limits.max_inflight_per_team
+            per_team_full = team_inflight[team] >= share
             if team in self._paused_teams or per_team_full:
                 turns.rotate(-1)
                 skipped += 1
@@ -279,6 +301,17 @@ class KeyOrderedScheduler:
             result = ProcessResult.RETRY
         else:
             self._retry_delay.pop(key, None)
+            if result is ProcessResult.RETRY_LATER:
+                self._held_attempts[key] += 1
+                delay = lane_backoff(self._held_attempts[key], base_s=self._limits.hold_base_s,
+                                     max_s=self._limits.hold_max_s)
+                self._retry_delay[key] = delay
+                log.warning("Pinpoint failing for the record; its lane is held",
+                            team=lane.team, partition=record.tp.partition, offset=record.offset,
+                            retry_in_s=round(delay, 1))
+                result = ProcessResult.RETRY
+            elif result is ProcessResult.DONE:
+                self._held_attempts.pop(key, None)
         self._finish(key, lane, record, result, tracker)
 
     def _finish(self, key: str, lane: _Lane, record: InboundRecord,

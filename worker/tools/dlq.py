@@ -13,6 +13,9 @@
   (after the brokers acknowledged it), so the same redrive run again sends nothing twice; a
   dead letter that fails again is a new dead letter (with its attempts counted), which a later
   redrive may send. The command then follows the outcomes of what it sent.
+  A digest dead letter (``dlq.truncated``: its event was too large for the dead-letter topic)
+  holds no event: it is listed as a digest and never redriven; its event is re-read from the
+  events topic with ``replay --offsets`` at its ``dlq.source.*`` coordinates.
 
 Exit status: 0 done, 1 failures seen (records parked at the cap, events dead-lettered again,
 outcomes missing at the timeout), 2 bad arguments or configuration.
@@ -20,6 +23,7 @@ outcomes missing at the timeout), 2 bad arguments or configuration.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -31,12 +35,14 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from worker.config import ConfigError, WorkerConfig
+from worker.core.digest import TRUNCATED_HEADER
 from worker.core.errors import InvalidEvent
 from worker.core.events import parse_envelope
 from worker.kafka.errors import KafkaAdapterError
 from worker.kafka.history import HistoryReader, OffsetRange, RecordWriter
 from worker.kafka.records import InboundRecord
 from worker.kafka.topics import ensure_replay_topic
+from worker.store.base import StateStore
 from worker.tools.replay import (
     EXIT_FAILURES,
     EXIT_OK,
@@ -93,6 +99,18 @@ class DeadLetter:
         return header(self.record, "dlq.error") or ""
 
     @property
+    def is_digest(self) -> bool:
+        """A digest (``dlq.truncated``) stands for an event too large for the dead-letter
+        topic: its value is not the event, so it cannot be redriven; the event is re-read
+        from its ``dlq.source.*`` coordinates with ``replay --offsets``."""
+        return (header(self.record, TRUNCATED_HEADER) or "").lower() == "true"
+
+    def replay_hint(self) -> str:
+        """The command that re-reads a digest's event from the events topic."""
+        offset = header(self.record, "dlq.source.offset") or "?"
+        return f"pinpoint-sync replay --offsets {self.source_partition()}:{offset}-{offset}"
+
+    @property
     def attempts(self) -> int:
         try:
             return int(header(self.record, "dlq.attempts") or 1)
@@ -120,9 +138,13 @@ class DeadLetter:
             return self.record.tp.partition
 
     def row(self) -> dict[str, Any]:
-        return {"partition": self.record.tp.partition, "offset": self.record.offset,
-                "time": self.time, "reason": self.reason, "team": self.team, "key": self.key,
-                "attempts": self.attempts, "error": self.error}
+        row: dict[str, Any] = {
+            "partition": self.record.tp.partition, "offset": self.record.offset,
+            "time": self.time, "reason": self.reason, "team": self.team, "key": self.key,
+            "attempts": self.attempts, "digest": self.is_digest, "error": self.error}
+        if self.is_digest:
+            row["replay"] = self.replay_hint()
+        return row
 
 
 def read_dead_letters(reader: HistoryReader, topic: str, flt: DlqFilter) -> list[DeadLetter]:
@@ -151,6 +173,8 @@ def _table(rows: Iterable[dict[str, Any]], columns: list[tuple[str, str, int]]) 
 def _cell(row: dict[str, Any], name: str, limit: int) -> str:
     if name == "where":
         text = f"{row['partition']}:{row['offset']}"
+    elif name == "kind":
+        text = "digest" if row.get("digest") else "event"
     else:
         text = str(row.get(name, "")).replace("\n", " ")
     return text if not limit or len(text) <= limit else text[: limit - 1] + "…"
@@ -158,7 +182,11 @@ def _cell(row: dict[str, Any], name: str, limit: int) -> str:
 
 _COLUMNS = [("P:OFFSET", "where", 0), ("TIME", "time", 0), ("REASON", "reason", 0),
             ("TEAM", "team", 24), ("KEY", "key", 40), ("ATTEMPTS", "attempts", 0),
-            ("ERROR", "error", 70)]
+            ("KIND", "kind", 0), ("ERROR", "error", 70)]
+
+_DIGEST_TITLE = ("digests, not redrivable (the event was too large for the dead-letter topic; "
+                 "re-read it with `pinpoint-sync replay --offsets P:O-O` from its dlq.source "
+                 "coordinates)")
 
 
 def parse_where(text: str) -> tuple[int, int]:
@@ -260,36 +288,42 @@ def redrive_command(config: WorkerConfig, flt: DlqFilter, *, apply: bool = False
         return EXIT_USAGE
 
     def action(reader: HistoryReader) -> int:
+        return asyncio.run(redrive(reader))
+
+    async def redrive(reader: HistoryReader) -> int:
         topic = config.dlq_topic
-        store = open_store(config, read_only=not apply)
+        store = await open_store(config, read_only=not apply)
         try:
             letters = read_dead_letters(reader, topic, flt)
-            parked = [d for d in letters if d.attempts >= max_attempts]
-            done_before = [d for d in letters if d.attempts < max_attempts and store.redriven(
-                topic, d.record.tp.partition, d.record.offset) is not None]
-            before = {d.where for d in done_before}
-            sending = [d for d in letters if d.attempts < max_attempts and d.where not in before]
+            digests = [d for d in letters if d.is_digest]
+            parked = [d for d in letters if not d.is_digest and d.attempts >= max_attempts]
+            done_before = [d for d in letters if not d.is_digest and d.attempts < max_attempts
+                           and await store.redriven(topic, d.record.tp.partition,
+                                                    d.record.offset) is not None]
+            left = {d.where for d in (*digests, *parked, *done_before)}
+            sending = [d for d in letters if d.where not in left]
             replay_id = "redrive-" + hashlib.sha256(json.dumps(
                 [topic, [(d.record.tp.partition, d.record.offset) for d in sending]]
             ).encode()).hexdigest()[:16]
             followed = Followed(complete=True)
             expected: dict[str, int] = {}
             if apply and sending:
-                followed, expected = _send(config, reader, store, sending,
-                                           replay_id=replay_id, timeout_s=timeout_s, err=err)
+                followed, expected = await _send(config, reader, store, sending,
+                                                 replay_id=replay_id, timeout_s=timeout_s,
+                                                 err=err)
         finally:
-            store.close()
+            await store.close()
         return _redrive_report(out, as_json=as_json, apply=apply, replay_id=replay_id,
                                topic=config.replay_topic, sending=sending, parked=parked,
-                               done_before=done_before, expected=expected, followed=followed,
-                               max_attempts=max_attempts)
+                               done_before=done_before, digests=digests, expected=expected,
+                               followed=followed, max_attempts=max_attempts)
 
     return _guarded(config, err, action)
 
 
-def _send(config: WorkerConfig, reader: HistoryReader, store: Any, sending: list[DeadLetter], *,
-          replay_id: str, timeout_s: float | None,
-          err: TextIO) -> tuple[Followed, dict[str, int]]:
+async def _send(config: WorkerConfig, reader: HistoryReader, store: StateStore,
+                sending: list[DeadLetter], *, replay_id: str, timeout_s: float | None,
+                err: TextIO) -> tuple[Followed, dict[str, int]]:
     partitions = ensure_replay_topic(config.kafka_client_options(), config.events_topic,
                                      config.replay_topic, client_id="pinpoint-sync-dlq")
     started_ms = int(time.time() * 1000)
@@ -306,7 +340,7 @@ def _send(config: WorkerConfig, reader: HistoryReader, store: Any, sending: list
                 pass  # its outcome has no event id to follow it by
         writer.flush()
     for letter in sending:  # only once the brokers have them: a crash before sends again
-        store.remember_redrive(config.dlq_topic, letter.record.tp.partition,
+        await store.remember_redrive(config.dlq_topic, letter.record.tp.partition,
                                letter.record.offset, replay_id)
     followed = follow_outcomes(reader, config, replay_id, expected, started_ms - 1000,
                                timeout_s=timeout_s, err=err)
@@ -315,16 +349,17 @@ def _send(config: WorkerConfig, reader: HistoryReader, store: Any, sending: list
 
 def _redrive_report(out: TextIO, *, as_json: bool, apply: bool, replay_id: str, topic: str,
                     sending: list[DeadLetter], parked: list[DeadLetter],
-                    done_before: list[DeadLetter], expected: dict[str, int],
-                    followed: Followed, max_attempts: int) -> int:
+                    done_before: list[DeadLetter], digests: list[DeadLetter],
+                    expected: dict[str, int], followed: Followed, max_attempts: int) -> int:
     missing = len(expected) - len(followed.verdicts) if apply else 0
     failed = followed.dead_lettered()
-    code = EXIT_FAILURES if parked or failed or missing else EXIT_OK
+    code = EXIT_FAILURES if parked or digests or failed or missing else EXIT_OK
     summary = {"mode": "apply" if apply else "dry_run", "command": "redrive",
                "replay_id": replay_id, "topic": topic, "max_attempts": max_attempts,
                "to_send" if not apply else "sent": [d.row() for d in sending],
                "parked": [d.row() for d in parked],
                "already_redriven": [d.row() for d in done_before],
+               "digests": [d.row() for d in digests],
                "outcomes": len(followed.verdicts), "missing": missing,
                "dead_lettered": failed, "verdicts": dict(followed.counts())}
     if as_json:
@@ -333,13 +368,15 @@ def _redrive_report(out: TextIO, *, as_json: bool, apply: bool, replay_id: str, 
     verb = "sent to" if apply else "would be sent to"
     for title, group in ((f"{verb} {topic}", sending),
                          (f"parked (attempts at the cap of {max_attempts})", parked),
-                         ("redriven before (not sent again)", done_before)):
+                         ("redriven before (not sent again)", done_before),
+                         (_DIGEST_TITLE, digests)):
         if group:
             print(f"{title}:", file=out)
             for line in _table([d.row() for d in group], _COLUMNS):
                 print(f"  {line}", file=out)
     print(f"{len(sending):,} {'sent' if apply else 'to send'}, {len(parked):,} "
-          f"parked, {len(done_before):,} redriven before", file=out)
+          f"parked, {len(done_before):,} redriven before, {len(digests):,} digest(s) not "
+          "redrivable", file=out)
     if apply:
         for verdict, n in followed.counts().most_common():
             print(f"  {verdict}: {n:,}", file=out)

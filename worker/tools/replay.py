@@ -33,6 +33,7 @@ at the timeout), 2 bad arguments or configuration (including an unreachable brok
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -70,7 +71,7 @@ from worker.runtime.ports import SettingsSource
 from worker.runtime.settings_cache import SettingsCache
 from worker.store.base import EffectStatus, StateStore
 from worker.store.errors import StateStoreError
-from worker.store.sqlite import SqliteStateStore
+from worker.store.factory import make_state_store
 from worker.tools.progress import Progress
 
 EXIT_OK = 0
@@ -221,14 +222,18 @@ def load_settings(config: WorkerConfig, timeout_s: float = 30.0) -> SettingsCach
     return cache
 
 
-def open_store(config: WorkerConfig, *, read_only: bool) -> StateStore:
-    """The state store the workers use; never created here (a missing one is an error)."""
-    path = config.state_path
-    if not path.is_file():
-        raise UsageError(f"no state store at {path} (PINPOINT_SYNC_STATE_PATH)")
+async def open_store(config: WorkerConfig, *, read_only: bool) -> StateStore:
+    """The state store the workers use (SQLite or PostgreSQL, as configured), opened; never
+    created nor migrated here (a missing or older one is an error). ``read_only``: a store that
+    can write nothing (`make_state_store`)."""
+    if config.state_backend == "sqlite" and not config.state_sqlite_path.is_file():
+        raise UsageError(f"no state store at {config.state_sqlite_path} "
+                         "(PINPOINT_SYNC_STATE_URL / PINPOINT_SYNC_STATE_PATH)")
+    store = make_state_store(config, migrate=False, read_only=read_only)
     try:
-        return SqliteStateStore(path, read_only=read_only)
+        return await store.open()
     except StateStoreError as exc:
+        await store.close()
         raise UsageError(str(exc)) from None
 
 
@@ -382,13 +387,13 @@ class Planner:
         in the ledger either (a note or an update needs the record first), so their effects
         are counted as pending without a look-up each."""
 
-    def _done(self, key: str) -> bool:
+    async def _done(self, key: str) -> bool:
         if self._fresh_now:
             return False
-        effect = self._store.get_effect(key)
+        effect = await self._store.get_effect(key)
         return effect is not None and effect.status is EffectStatus.DONE
 
-    def plan(self, record: InboundRecord) -> Planned | None:
+    async def plan(self, record: InboundRecord) -> Planned | None:
         """The record decided again; None when the filters leave it out."""
         sel = self._selection
         who = sel.key_selected(record.key)
@@ -408,11 +413,11 @@ class Planner:
         policy = resolve_policy(settings, event.data.user_id, event.data.campaign_id)
         state = self._states.get(who)
         if state is None:
-            state = self._states[who] = self._store.load_candidate(*who)
-            if not state.synced and not self._done(record_effect_key(*who)):
+            state = self._states[who] = await self._store.load_candidate(*who)
+            if not state.synced and not await self._done(record_effect_key(*who)):
                 self._fresh.add(who)
         decision = decide(event, policy, state)
-        counts, after = self._effects(who, event.id, decision.actions, state)
+        counts, after = await self._effects(who, event.id, decision.actions, state)
         if decision.actions:
             self._states[who] = after
         return Planned(record.tp.partition, record.offset, key_text, event.id, event.type,
@@ -433,7 +438,7 @@ class Planner:
         return Planned(record.tp.partition, record.offset, key_text, envelope.id,
                        envelope.type, decision.outcome, decision.reason, 0, 0, 0, 0)
 
-    def _effects(self, who: tuple[str, str], event_id: str, actions: tuple[Action, ...],
+    async def _effects(self, who: tuple[str, str], event_id: str, actions: tuple[Action, ...],
                  state: CandidateState) -> tuple[tuple[int, int, int, int], CandidateState]:
         """(records, notes, updates, kept) not in the ledger yet, and the candidate's state
         once the actions are carried out (the executor's contract in `worker.core.decision`)."""
@@ -444,17 +449,17 @@ class Planner:
         after = state
         for action in actions:
             if isinstance(action, PushCandidate):
-                records += not self._done(record_effect_key(team, candidate))
+                records += not await self._done(record_effect_key(team, candidate))
                 after = CandidateState(
                     synced=True, pinpoint_candidate_id=state.pinpoint_candidate_id,
                     record_kind=action.destination, record_id=state.record_id)
                 pending = []  # written just after (backfill on) or dropped (off)
             elif isinstance(action, WriteNote):
-                notes += not self._done(note_effect_key(team, action.note.ref))
+                notes += not await self._done(note_effect_key(team, action.note.ref))
                 if action.backfilled:
                     pending = [n for n in pending if n.ref != action.note.ref]
             elif isinstance(action, UpdateCandidate):
-                updates += not self._done(update_effect_key(team, event_id))
+                updates += not await self._done(update_effect_key(team, event_id))
             elif all(n.ref != action.note.ref for n in pending):  # KeepForBackfill
                 kept += 1
                 pending.append(action.note)
@@ -597,19 +602,28 @@ class Decided:
 
 
 def decide_ranges(reader: HistoryReader, topic: str, ranges: list[OffsetRange], *,
-                  selection: Selection, settings: SettingsCache, store_path: str,
+                  selection: Selection, settings: SettingsCache, config: WorkerConfig,
                   err: TextIO) -> Decided:
-    """Read ``ranges`` and decide each selected record again, the store opened read-only."""
+    """Read ``ranges`` and decide each selected record again, the store opened read-only
+    (it can write nothing, on either backend)."""
+    return asyncio.run(_decide_ranges(reader, topic, ranges, selection=selection,
+                                      settings=settings, config=config, err=err))
+
+
+async def _decide_ranges(reader: HistoryReader, topic: str, ranges: list[OffsetRange], *,
+                         selection: Selection, settings: SettingsCache, config: WorkerConfig,
+                         err: TextIO) -> Decided:
     decided = Decided()
-    store = SqliteStateStore(store_path, read_only=True)
+    store = await open_store(config, read_only=True)  # there and readable, else exit 2 now
     try:
         planner = Planner(settings, store, selection)
         for batch in read_selected(reader, topic, ranges, err, "deciding"):
             decided.read += len(batch)
-            decided.take((item, rec.timestamp_ms) for rec in batch
-                         if (item := planner.plan(rec)) is not None)
+            for rec in batch:
+                if (item := await planner.plan(rec)) is not None:
+                    decided.take(((item, rec.timestamp_ms),))
     finally:
-        store.close()
+        await store.close()
     return decided
 
 
@@ -620,10 +634,8 @@ def _dry_run(config: WorkerConfig, opts: ReplayOptions, reader: HistoryReader, o
     ranges = resolve_ranges(reader, topic, sel)
     settings = load_settings(config)
     _check_teams(settings, sel.teams)
-    open_store(config, read_only=True).close()  # there, and readable: else exit 2 now
     decided = decide_ranges(reader, topic, ranges, selection=sel, settings=settings,
-                            store_path=str(config.state_path),
-                            err=err)
+                            config=config, err=err)
     planned, read = decided.planned, decided.read
     first_ts, last_ts = decided.first_ts, decided.last_ts
     window: tuple[int, int] | None = None

@@ -36,19 +36,20 @@ def test_write_then_check_round_trips(tmp_path: Path) -> None:
 
 
 def test_expected_files_are_generated() -> None:
-    """Envelope, each event type, settings, outcome record and the AsyncAPI document exist."""
+    """Envelope, each event type, settings, outcome and status records and AsyncAPI exist."""
     names = set(generate())
     assert {
         "campaign-event.schema.json",
         "team-settings.schema.json",
         "outcome-record.schema.json",
+        "team-status-record.schema.json",
         "asyncapi.json",
     } <= names
     assert len([n for n in names if n.startswith("events/")]) == 7
 
 
-def test_asyncapi_describes_the_five_topics() -> None:
-    """The AsyncAPI 3 document names the five topics, their keys, the DLQ and replay headers."""
+def test_asyncapi_describes_the_six_topics() -> None:
+    """The AsyncAPI 3 document names the six topics, their keys, the DLQ and replay headers."""
     doc = generate()["asyncapi.json"]
     assert doc["asyncapi"].startswith("3.")
     addresses = {c["address"] for c in doc["channels"].values()}
@@ -58,6 +59,7 @@ def test_asyncapi_describes_the_five_topics() -> None:
         "pinpoint-sync.outcomes",
         "pinpoint-sync.dlq",
         "pinpoint-sync.replay",
+        "pinpoint-sync.team-status",
     }
     replay = doc["components"]["messages"]["replayed"]["headers"]["required"]
     assert replay == ["replay.id", "replay.source.topic", "replay.source.partition",
@@ -71,13 +73,37 @@ def test_asyncapi_describes_the_five_topics() -> None:
         "dlq.source.offset",
         "dlq.attempts",
         "dlq.first_failed_at",
+        "dlq.truncated",
+        "dlq.original.size",
     }
+    required = doc["components"]["messages"]["deadLetter"]["headers"]["required"]
+    assert "dlq.truncated" not in required
+    replay = doc["components"]["messages"]["replayed"]["headers"]
+    assert replay["required"] == ["replay.id", "replay.source.topic", "replay.source.partition",
+                                  "replay.source.offset"]
+    assert set(headers) < set(replay["properties"])
     for message in doc["components"]["messages"].values():
         assert "key" in message["bindings"]["kafka"]
+    compacted = {c["address"] for c in doc["channels"].values()
+                 if c.get("bindings", {}).get("kafka", {}).get("topicConfiguration")}
+    assert compacted == {"sourcewhale.team-settings", "pinpoint-sync.team-status"}
 
 
-def test_outcome_record_serialises_as_design_5_3() -> None:
-    """An outcome record built from a decision has DESIGN 5.3's fields and round-trips."""
+def test_no_schema_carries_an_openapi_discriminator() -> None:
+    """No generated schema holds `discriminator`, a keyword JSON Schema and AsyncAPI lack."""
+    for name, document in generate().items():
+        assert '"discriminator"' not in json.dumps(document), name
+
+
+def test_outcome_record_schema_has_replay_id() -> None:
+    """The outcome record's schema lists replay_id, optional and nullable."""
+    schema = generate()["outcome-record.schema.json"]
+    assert "replay_id" in schema["properties"]
+    assert "replay_id" not in schema.get("required", [])
+
+
+def test_outcome_record_serialises_as_the_contract_says() -> None:
+    """An outcome record built from a decision has the contract's fields and round-trips."""
     event = make_event("sent")
     decision = decide(event, make_policy(), CandidateState())
     record = OutcomeRecord.for_decision(

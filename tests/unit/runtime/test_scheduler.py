@@ -551,3 +551,52 @@ async def test_scenarios_submit_order_across_batches() -> None:
         assert offsets == sorted(offsets), key
     assert commit_all(h) == {TP0: 50, TP1: 50}
     h.assert_no_leaks()
+
+
+# ---- transient failures past the call's budget ---------------------------------------------------
+
+
+async def test_retry_later_holds_the_lane_in_order_and_never_completes_early() -> None:
+    """RETRY_LATER keeps the record at its lane's head with a backoff: the candidate's next
+    record does not overtake it, other candidates go on, and both complete in order later."""
+    h = Harness(SchedulerLimits(hold_base_s=0.05, hold_max_s=0.2), delay=lambda r: 0.0)
+    h.scheduler.assign([TP0])
+    first, second = rec(TP0, 0, "t:c1"), rec(TP0, 1, "t:c1")
+    other = rec(TP0, 2, "t:c2")
+    h.answer(first, ProcessResult.RETRY_LATER, ProcessResult.RETRY_LATER)
+    h.scheduler.submit([first, second, other])
+    await asyncio.sleep(0.01)
+    assert [r.offset for r in h.finished] == [2]
+    assert h.scheduler.commit_points() == {}
+    await h.until_idle()
+    assert finished_keys(h)["t:c1"] == [0, 1]
+    assert [r.offset for r in h.started].count(0) == 3
+    assert commit_all(h) == {TP0: 3}
+    h.assert_no_leaks()
+
+
+# ---- fair shares --------------------------------------------------------------------------------
+
+
+async def test_slow_team_takes_only_its_share_while_others_wait_and_all_when_alone() -> None:
+    """Alone, a team uses up to its ceiling; with three teams waiting, no team starts more than
+    max(floor, global / active teams), and the others get slots at once."""
+    limits = SchedulerLimits(max_inflight=15, max_inflight_per_team=15, inflight_team_floor=2)
+    h = Harness(limits, gated=True)
+    h.scheduler.assign([TP0])
+    slow = [rec(TP0, i, f"slow:c{i}") for i in range(20)]
+    h.scheduler.submit(slow[:6])
+    await h.settle()
+    assert h.scheduler.inflight == 6  # alone: all it has, under its ceiling
+    others = [rec(TP0, 20 + i, f"{team}:c{i}") for i, team in enumerate(["a", "b"] * 4)]
+    h.scheduler.submit(slow[6:] + others)
+    await h.settle()
+    # Three active teams: a share of 15 // 3 = 5 each; slow already had 6 and gets no more,
+    # while a and b start all four of theirs at once.
+    assert h.max_running_per_team["slow"] == 6
+    assert h.max_running_per_team["a"] == 4
+    assert h.max_running_per_team["b"] == 4
+    h.release(*slow, *others)
+    await h.until_idle()
+    assert len(h.finished) == 28
+    h.assert_no_leaks()
