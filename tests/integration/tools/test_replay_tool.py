@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import PostgresServer
 from tests.integration.tools.conftest import cli, now_ms, topic_ends
 from tests.integration.worker.conftest import (
     Expected,
@@ -18,6 +19,8 @@ from tests.integration.worker.conftest import (
     wait_event_ids,
 )
 from worker.core.notes import note_ref
+from worker.store.errors import StateStoreError
+from worker.store.factory import make_state_store
 from worker.tools.sample import CampaignGenerator, SampleEvent
 from worker.tools.stack import settings_document
 
@@ -206,3 +209,55 @@ async def test_bad_arguments_and_configuration_exit_2(stack: Stack) -> None:
         assert ran.code == 2, (args, ran.out, ran.err)
         assert says in ran.err, (args, ran.err)
         assert len(ran.err.strip().splitlines()) == 1, ran.err
+
+
+def _table_digests(url: str, password: str | None) -> dict[str, str]:
+    """Every table of the store's schema, its rows hashed (equal digests: nothing written)."""
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(url, password=password, autocommit=True) as conn:
+        names = [r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = current_schema() ORDER BY 1").fetchall()]
+        return {name: str(conn.execute(
+            f"SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)),"
+            f" '') FROM {name} t").fetchone()) for name in names}
+
+
+async def test_dry_run_on_postgres_reads_its_state_and_writes_nothing(
+        stack: Stack, postgres_schema: str, postgres_server: PostgresServer) -> None:
+    """With STATE_URL on PostgreSQL the dry run reads the ledger and candidate states from it
+    (only the newly selected notes are listed, no record) and leaves every table as it was;
+    the store it opens refuses a write."""
+    team = "pgdry"
+    password = postgres_server.password
+    stack.tenant(team, "key-pgdry")
+    stack.settings(settings(team, 1, ["email"]))
+    worker = await stack.start_worker(state_url=postgres_schema, state_password=password)
+    start = now_ms()
+    events = journeys(team, 4, 23, "email", "sms")
+    stack.produce(events)
+    await processed(stack, events)
+    await stack.stop_worker(worker)
+    stack.settings(settings(team, 2, ["email", "sms"]))
+    before = _table_digests(postgres_schema, password)
+    assert "effects" in before
+
+    env = {"PINPOINT_SYNC_STATE_URL": postgres_schema}
+    if password is not None:
+        env["PINPOINT_SYNC_STATE_PASSWORD"] = password
+    ran = await cli(stack, "replay", "--from", str(start), "--to", str(now_ms() + 1), "--json",
+                    **env)
+
+    assert ran.code == 0, ran.err
+    report = ran.json()
+    assert {e["event_id"] for e in report["events"]} == {
+        e.event_id for e in events if channel(e) == "sms"}
+    assert report["to_write"] == {"records": 0, "notes": 4, "updates": 0}
+    assert _table_digests(postgres_schema, password) == before
+    config = stack.config(state_url=postgres_schema, state_password=password)
+    store = make_state_store(config, read_only=True)
+    async with store:
+        with pytest.raises(StateStoreError, match="read-only"):
+            await store.remember_redrive(stack.dlq_topic, 0, 0, "r")
+    assert _table_digests(postgres_schema, password) == before
