@@ -393,6 +393,27 @@ class Planner:
         effect = await self._store.get_effect(key)
         return effect is not None and effect.status is EffectStatus.DONE
 
+    async def _load(self, who: tuple[str, str]) -> CandidateState:
+        """A candidate's state from the store, the first time it is met in this run."""
+        state = self._states[who] = await self._store.load_candidate(*who)
+        if not state.synced and not await self._done(record_effect_key(*who)):
+            self._fresh.add(who)
+        return state
+
+    async def prefetch(self, records: Iterable[InboundRecord]) -> None:
+        """Load the states of a batch's candidates not met yet, all at once: the store answers
+        concurrent reads together (one trip to its thread or pool for many), where one by one
+        each would wait its own round trip. Only candidates whose team's integration is active:
+        the others' events are decided without a state."""
+        wanted: dict[tuple[str, str], None] = {}
+        for record in records:
+            who = self._selection.key_selected(record.key)
+            if who is not None and who not in self._states and who not in wanted and (
+                    integration_active(self._settings.get(who[0]))):
+                wanted[who] = None
+        if wanted:
+            await asyncio.gather(*(self._load(who) for who in wanted))
+
     async def plan(self, record: InboundRecord) -> Planned | None:
         """The record decided again; None when the filters leave it out."""
         sel = self._selection
@@ -413,9 +434,7 @@ class Planner:
         policy = resolve_policy(settings, event.data.user_id, event.data.campaign_id)
         state = self._states.get(who)
         if state is None:
-            state = self._states[who] = await self._store.load_candidate(*who)
-            if not state.synced and not await self._done(record_effect_key(*who)):
-                self._fresh.add(who)
+            state = await self._load(who)
         decision = decide(event, policy, state)
         counts, after = await self._effects(who, event.id, decision.actions, state)
         if decision.actions:
@@ -619,6 +638,7 @@ async def _decide_ranges(reader: HistoryReader, topic: str, ranges: list[OffsetR
         planner = Planner(settings, store, selection)
         for batch in read_selected(reader, topic, ranges, err, "deciding"):
             decided.read += len(batch)
+            await planner.prefetch(batch)
             for rec in batch:
                 if (item := await planner.plan(rec)) is not None:
                     decided.take(((item, rec.timestamp_ms),))
