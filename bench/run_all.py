@@ -7,6 +7,7 @@ Each benchmark is its own script and runs here as a subprocess, its output shown
     skip      bench_skip.py      skip path against a raw kafka-python consumer (>= 0.6)
     latency   bench_latency.py   50 ms per request: worker against one-at-a-time (>= 50x)
     memory    bench_memory.py    peak RSS through a 1,000,000-event backlog (< 300 MB)
+    replay    bench_replay.py    replay dry run against a raw kafka-python consumer (>= 0.5)
 
 One local Kafka broker is started for all of them (unless ``KAFKA_BOOTSTRAP_SERVERS`` names one)
 and handed to each through ``KAFKA_BOOTSTRAP_SERVERS``. ``--quick`` is passed to the scripts that
@@ -35,6 +36,7 @@ BENCHMARKS = {
     "skip": "bench_skip.py",
     "latency": "bench_latency.py",
     "memory": "bench_memory.py",
+    "replay": "bench_replay.py",
 }
 VERDICT = re.compile(r"\b(PASS|FAIL|OK|BELOW TARGET)\b")
 

@@ -153,6 +153,12 @@ class WorkerConfig(BaseSettings):
         "pinpoint-sync.dlq", min_length=1,
         description="Topic of the dead letters (output).",
     )
+    replay_topic: str = Field(
+        "pinpoint-sync.replay", min_length=1,
+        description="Topic of replayed events and redriven dead letters (written by `replay "
+        "--apply` and `dlq redrive --apply`, consumed by the workers beside the events topic; "
+        "created with the events topic's partition count).",
+    )
 
     # --- Kafka: security --------------------------------------------------------------------
     kafka_security_protocol: SecurityProtocol = Field(

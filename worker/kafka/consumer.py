@@ -437,6 +437,92 @@ class GroupConsumer(threading.Thread):
         self._events.lost(tps)
 
 
+class ConsumerPair:
+    """The events topic's consumer and the replay topic's, as one (the face the runtime uses).
+
+    The replay topic is consumed by a member of a group of its own, not by the events
+    consumer: the sticky assignor balances the count of partitions per member across all the
+    topics of a subscription, so a worker joining a group that read both topics could be given
+    only replay partitions and take no share of the events. Requests are routed to the
+    consumer that owns each partition's topic.
+    """
+
+    def __init__(self, events: GroupConsumer, replay: GroupConsumer) -> None:
+        self.events = events
+        self.replay = replay
+        self._replay_topic = replay._settings.topic
+
+    def _split(self, tps: list[PartitionId]) -> tuple[list[PartitionId], list[PartitionId]]:
+        return ([tp for tp in tps if tp.topic != self._replay_topic],
+                [tp for tp in tps if tp.topic == self._replay_topic])
+
+    @property
+    def error(self) -> BaseException | None:
+        return self.events.error or self.replay.error
+
+    def start(self) -> None:
+        self.events.start()
+        self.replay.start()
+
+    def heartbeat_in_doubt(self, now: float | None = None) -> bool:
+        """Either member's heartbeats have gone unacknowledged too long: it may have been
+        evicted, so no call should start."""
+        return self.events.heartbeat_in_doubt(now) or self.replay.heartbeat_in_doubt(now)
+
+    def rebalancing_seconds(self) -> float:
+        """The longer of the two members' unstable spells: either stuck stalls its topic."""
+        return max(self.events.rebalancing_seconds(), self.replay.rebalancing_seconds())
+
+    def pause(self, tps: list[PartitionId]) -> None:
+        events, replay = self._split(tps)
+        if events:
+            self.events.pause(events)
+        if replay:
+            self.replay.pause(replay)
+
+    def resume(self, tps: list[PartitionId]) -> None:
+        events, replay = self._split(tps)
+        if events:
+            self.events.resume(events)
+        if replay:
+            self.replay.resume(replay)
+
+    def halt(self) -> None:
+        self.events.halt()
+        self.replay.halt()
+
+    def commit(self, offsets: Mapping[PartitionId, int]) -> Future[bool]:
+        """Each consumer commits its own partitions; True once every part succeeded."""
+        events, replay = self._split(list(offsets))
+        parts = [c.commit({tp: offsets[tp] for tp in tps})
+                 for c, tps in ((self.events, events), (self.replay, replay)) if tps]
+        if not parts:
+            return self.events.commit({})
+        combined: Future[bool] = Future()
+        pending = [len(parts)]
+        results: list[bool] = []
+        lock = threading.Lock()
+
+        def one_done(part: Future[bool]) -> None:
+            with lock:
+                results.append(bool(part.exception() is None and part.result()))
+                pending[0] -= 1
+                finished = pending[0] == 0
+            if finished:
+                combined.set_result(all(results))
+
+        for part in parts:
+            part.add_done_callback(one_done)
+        return combined
+
+    def stop(self, final_offsets: Mapping[PartitionId, int] | None = None,
+             timeout: float = 30.0) -> None:
+        final = dict(final_offsets or {})
+        events, replay = self._split(list(final))
+        self.replay.stop({tp: final[tp] for tp in replay}, timeout)
+        self.events.stop({tp: final[tp] for tp in events}, timeout)
+
+
 def _release_parked_fetches(consumer: KafkaConsumer) -> None:
     """Work around kafka-python 3.0.12 never fetching a resumed partition again.
 

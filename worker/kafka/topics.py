@@ -3,9 +3,12 @@
 `ensure_topics` creates only the topics the cluster does not list yet; a topic created by
 someone else in between (``TopicAlreadyExists``) counts as done. Existing topics are left as
 they are: their partition count and configuration belong to whoever made them.
-`default_topic_specs` gives the worker's four topics: the settings topic compacted (DESIGN 5.2),
+`default_topic_specs` gives the worker's topics: the settings topic compacted (DESIGN 5.2),
 the others with time retention (the broker's default); the events and dead-letter topics sized
-so that any event up to the contract's limit can be dead-lettered whole.
+so that any event up to the contract's limit can be dead-lettered whole, and the replay topic
+sized like the dead-letter topic (a redriven dead letter keeps its ``dlq.*`` headers).
+`ensure_replay_topic` creates the replay topic with the events topic's partition count, so a
+replayed record lands on the partition number its original came from.
 """
 
 from __future__ import annotations
@@ -58,7 +61,37 @@ def default_topic_specs(config: WorkerConfig, events_partitions: int = 6) -> dic
         config.dlq_topic: TopicSpec(
             partitions=max(1, events_partitions // 3),
             configs={"max.message.bytes": str(MAX_DEAD_LETTER_BYTES)}),
+        config.replay_topic: TopicSpec(
+            partitions=events_partitions,
+            configs={"max.message.bytes": str(MAX_DEAD_LETTER_BYTES)}),
     }
+
+
+def ensure_replay_topic(options: Mapping[str, Any], events_topic: str, replay_topic: str, *,
+                        client_id: str = "pinpoint-sync-admin", timeout_s: float = 30.0) -> int:
+    """Create the replay topic if missing, partitioned like the events topic; returns the
+    replay topic's partition count. Raises like `ensure_topics`, and `TopicAdminError` when the
+    events topic does not exist (there is nothing to be partitioned like)."""
+    with mapped_errors(admin=True):
+        admin = KafkaAdminClient(**options, client_id=client_id,
+                                 bootstrap_timeout_ms=int(timeout_s * 1000))
+    try:
+        with mapped_errors(admin=True):
+            wanted = [t for t in (events_topic, replay_topic) if t in set(admin.list_topics())]
+            described = {t.get("name", t.get("topic")): len(t["partitions"]) for t in
+                         (admin.describe_topics(wanted) if wanted else [])
+                         if t.get("error_code", 0) == 0 and t.get("partitions")}
+    finally:
+        admin.close()
+    if replay_topic in described:
+        return described[replay_topic]
+    if events_topic not in described:
+        raise TopicAdminError(f"the events topic {events_topic!r} does not exist")
+    ensure_topics(options, {replay_topic: TopicSpec(
+        partitions=described[events_topic],
+        configs={"max.message.bytes": str(MAX_DEAD_LETTER_BYTES)})},
+                  client_id=client_id, timeout_s=timeout_s)
+    return described[events_topic]
 
 
 def ensure_topics(options: Mapping[str, Any], topics: Mapping[str, TopicSpec], *,

@@ -30,10 +30,12 @@ import structlog
 from worker.config import WorkerConfig
 from worker.core.policy import integration_active
 from worker.core.settings import TeamSettings
-from worker.kafka.consumer import ConsumerSettings, GroupConsumer
+from worker.kafka.consumer import ConsumerPair, ConsumerSettings, GroupConsumer
+from worker.kafka.errors import KafkaAdapterError
 from worker.kafka.producer import AsyncProducer
 from worker.kafka.records import InboundRecord, PartitionId
 from worker.kafka.settings_follower import SettingsFollower
+from worker.kafka.topics import ensure_replay_topic
 from worker.observability.health import (
     HealthServer,
     HealthState,
@@ -142,7 +144,7 @@ class Worker:
         self.settings = SettingsCache(listener=self._on_settings_changed)
         self.secrets = SecretResolver(config.secrets_dir)
         self.scheduler: KeyOrderedScheduler
-        self._consumer: GroupConsumer | None = None
+        self._consumer: ConsumerPair | None = None
         self._bridge: _Bridge | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.http_port: int | None = None
@@ -195,6 +197,7 @@ class Worker:
             self._producer = producer
             # The output topics must exist: checked now, not on the first event's outcome.
             await producer.prepare(cfg.outcomes_topic, cfg.dlq_topic, timeout=30.0)
+            await self._ensure_replay_topic(options)
 
             pinpoint: PinpointApi
             if self._pinpoint_override is not None:
@@ -222,20 +225,11 @@ class Worker:
                 store=metered(store, self.metrics), pinpoint=pinpoint, settings=self.settings,
                 secrets=self.secrets,
                 publisher=producer, metrics=self.metrics,
-                topics=Topics(outcomes=cfg.outcomes_topic, dlq=cfg.dlq_topic),
+                topics=Topics(outcomes=cfg.outcomes_topic, dlq=cfg.dlq_topic,
+                              replay=cfg.replay_topic),
                 attempt_window_s=cfg.attempt_window_s, gate=self.gate,
             )
-            self._bridge = _Bridge(self, loop)
-            consumer = GroupConsumer(
-                ConsumerSettings(
-                    group_id=cfg.group_id, topic=cfg.events_topic, client_options=options,
-                    max_poll_records=cfg.max_poll_records,
-                    session_timeout_ms=cfg.session_timeout_ms,
-                    max_poll_interval_ms=cfg.max_poll_interval_ms,
-                ),
-                self._bridge,
-            )
-            self._watch_consumer(consumer)
+            consumer = self._consumers(options, loop)
             self.scheduler = KeyOrderedScheduler(
                 processor.process,
                 SchedulerLimits(max_inflight=cfg.max_inflight,
@@ -250,6 +244,7 @@ class Worker:
             log.info("worker started", group=cfg.group_id, topic=cfg.events_topic,
                      http_port=self.http_port)
             try:
+                assert self._bridge is not None  # made with the consumers
                 if not await self._wait_for(self._bridge.joined, "the consumer group"):
                     return 1 if consumer.error is not None else 0
                 self.health.condition_met(ReadinessCondition.GROUP_JOINED)
@@ -259,6 +254,44 @@ class Worker:
         log.info("worker stopped")
         return 0 if self._exit_error is None else 1
 
+    async def _ensure_replay_topic(self, options: Mapping[str, Any]) -> None:
+        """Replayed events and redriven dead letters come through the replay topic: made now
+        if missing, partitioned like the events topic, so the group has it from the first
+        assignment on."""
+        cfg = self.config
+        try:
+            await asyncio.to_thread(ensure_replay_topic, options, cfg.events_topic,
+                                    cfg.replay_topic, client_id="pinpoint-sync-worker-admin")
+        except KafkaAdapterError as exc:
+            log.warning("replay topic not made; replays reach this worker once it exists",
+                        topic=cfg.replay_topic, error=str(exc))
+
+    def _consumers(self, options: Mapping[str, Any],
+                   loop: asyncio.AbstractEventLoop) -> ConsumerPair:
+        """The events topic's group member and the replay topic's: replays have a group of
+        their own (``GROUP_ID`` + ``.replay``; see `ConsumerPair`). Watched by liveness."""
+        cfg = self.config
+        self._bridge = _Bridge(self, loop)
+        self._replay_bridge = _Bridge(self, loop)
+
+        def member(group_id: str, topic: str, bridge: _Bridge) -> GroupConsumer:
+            return GroupConsumer(
+                ConsumerSettings(
+                    group_id=group_id, topic=topic, client_options=options,
+                    max_poll_records=cfg.max_poll_records,
+                    session_timeout_ms=cfg.session_timeout_ms,
+                    max_poll_interval_ms=cfg.max_poll_interval_ms,
+                ),
+                bridge,
+            )
+
+        pair = ConsumerPair(
+            member(cfg.group_id, cfg.events_topic, self._bridge),
+            member(f"{cfg.group_id}.replay", cfg.replay_topic, self._replay_bridge))
+        self._watch_consumer(pair)
+        return pair
+
+    _replay_bridge: _Bridge | None = None
     _exit_error: BaseException | None = None
     _producer: AsyncProducer | None = None
     follower: SettingsFollower | None = None
@@ -271,7 +304,7 @@ class Worker:
         self.health.watch("settings_follower", thread_progress_check(
             "settings follower", follower, stall_after=self.health.stall_after))
 
-    def _watch_consumer(self, consumer: GroupConsumer) -> None:
+    def _watch_consumer(self, consumer: ConsumerPair) -> None:
         """Liveness fails when the consumer is stuck in a rebalance past its deadline; no call
         starts while its heartbeats have failed too long (it may be a zombie whose partitions
         another member works already)."""
@@ -309,7 +342,7 @@ class Worker:
         if self._consumer is not None:
             self.metrics.consumer_rebalancing(self._consumer.rebalancing_seconds())
 
-    async def _main_loop(self, consumer: GroupConsumer) -> None:
+    async def _main_loop(self, consumer: ConsumerPair) -> None:
         cfg = self.config
         next_commit = time.monotonic() + cfg.commit_interval_s
         while not self._stop.is_set():
@@ -336,12 +369,12 @@ class Worker:
                 # left to redo after a crash and its lag reads zero at once.
                 await self._commit(consumer)
 
-    async def _keep_committing(self, consumer: GroupConsumer) -> None:
+    async def _keep_committing(self, consumer: ConsumerPair) -> None:
         while True:
             await asyncio.sleep(self.config.commit_interval_s)
             await self._commit(consumer)
 
-    async def _commit(self, consumer: GroupConsumer) -> None:
+    async def _commit(self, consumer: ConsumerPair) -> None:
         points = self.scheduler.commit_points()
         if not points:
             return
@@ -365,7 +398,7 @@ class Worker:
         self.metrics.paused_teams(len(self.scheduler.paused_teams))
         self.metrics.team_states(self.scheduler.waiting_teams(int(time.time() * 1000)))
 
-    async def _stop_consuming(self, consumer: GroupConsumer) -> None:
+    async def _stop_consuming(self, consumer: ConsumerPair) -> None:
         """Stop fetching, drain in-flight work, commit, leave the group."""
         self.health.mark_stopping()
         log.info("stopping: draining in-flight work", inflight=self.scheduler.inflight,
@@ -389,8 +422,9 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await committer
         final = self.scheduler.commit_points()
-        if self._bridge is not None:
-            self._bridge.closing = True
+        for bridge in (self._bridge, self._replay_bridge):
+            if bridge is not None:
+                bridge.closing = True
         # Joined on a worker thread: the consumer's close runs the revoke listener, which must
         # not wait for this (busy) loop.
         await asyncio.to_thread(consumer.stop, final)

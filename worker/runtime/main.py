@@ -8,7 +8,7 @@ import sys
 
 import structlog
 
-from worker.config import ConfigError, load_config
+from worker.config import ConfigError, WorkerConfig, load_config
 from worker.kafka.access import check_access
 from worker.kafka.errors import KafkaAccessRefused
 from worker.observability.logging import configure_logging
@@ -43,6 +43,18 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
+def access_refused(config: WorkerConfig) -> str | None:
+    """Why the brokers refuse the Kafka security settings, with what to check; None if not.
+
+    Wrong credentials or CA are a configuration problem: every command that talks to Kafka
+    asks this first, so it exits 2 with one line instead of waiting on a connection."""
+    try:
+        check_access(config.kafka_client_options())
+    except KafkaAccessRefused as exc:
+        return f"{exc}; check {_ACCESS_SETTINGS[exc.cause]}"
+    return None
+
+
 def run_from_environment(log_format: str | None = None) -> int:
     """Load ``PINPOINT_SYNC_*``, refuse a bad configuration before connecting, run the worker."""
     overrides = {"log_format": log_format} if log_format else {}
@@ -53,11 +65,8 @@ def run_from_environment(log_format: str | None = None) -> int:
         return 2
     configure_logging(config.log_format.value if config.log_format else None, config.log_level)
     log = structlog.get_logger("pinpoint_sync")
-    try:
-        # Wrong credentials or CA are a configuration problem: said in one line, exit 2.
-        check_access(config.kafka_client_options())
-    except KafkaAccessRefused as exc:
-        sys.stderr.write(f"pinpoint-sync: {exc}; check {_ACCESS_SETTINGS[exc.cause]}\n")
+    if (refused := access_refused(config)) is not None:
+        sys.stderr.write(f"pinpoint-sync: {refused}\n")
         return 2
     tune_garbage_collector()
     try:

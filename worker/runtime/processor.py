@@ -114,6 +114,8 @@ class _EventLog:
 class Topics:
     outcomes: str
     dlq: str
+    replay: str | None = None
+    """Records from this topic are replays or redrives (their ``replay.id`` header)."""
 
 
 class TeamCredentialsMissing(Exception):  # noqa: N818 - a condition, handled like an auth refusal
@@ -204,8 +206,9 @@ class EventProcessor:
         """
         # Runs for every event of such a team: kept to plain steps, each cheap.
         key, value = record.key, record.value
-        if key is None or value is None or self._failed_outcomes:
-            return False
+        if key is None or value is None or self._failed_outcomes or (
+                record.tp.topic == self._topics.replay):
+            return False  # a replayed record's outcome carries its replay id: see process
         team_b, sep, candidate_b = key.partition(b":")
         team_id = team_b.decode("utf-8", "replace")  # not UTF-8: no envelope matches it below
         settings = self._settings.get(team_id)
@@ -330,6 +333,7 @@ class EventProcessor:
     async def _process(self, record: InboundRecord) -> ProcessResult:
         bound = _EventLog(topic=record.tp.topic, partition=record.tp.partition,
                           offset=record.offset, key=record.key_text)
+        replay_id = _replay_id(record) if record.tp.topic == self._topics.replay else None
         try:
             event = self._parse(record)
         except InvalidEvent as exc:
@@ -339,7 +343,7 @@ class EventProcessor:
             reason = exc.reason.dead_letter_reason
             await self._dead_letter(record, reason, f"{exc.reason}: {exc.detail}", attempts=1)
             delivery = self._publish_outcome(record, None, Outcome.DEAD_LETTERED, reason,
-                                             detail=exc.detail)
+                                             detail=exc.detail, replay_id=replay_id)
             self._metrics.event_processed("invalid", Outcome.DEAD_LETTERED, reason, None)
             await delivery
             return ProcessResult.DONE
@@ -352,13 +356,15 @@ class EventProcessor:
             # Skipped whatever the candidate's state: nothing to read, nothing to remember.
             decision = decide(event, policy, _UNKNOWN)
             delivery = self._publish_outcome(record, event, decision.outcome, decision.reason,
-                                             decision=decision)
+                                             decision=decision, replay_id=replay_id)
             self._metrics.event_processed(event.type, decision.outcome, decision.reason,
                                           self._lag(event))
             await delivery
             return ProcessResult.DONE
         done_key = f"event:{event.team_id}:{event.id}"
-        if (mark := await self._store.get_effect(done_key)) is not None and (
+        # A replayed or redriven event is decided again even if it was done before (that is
+        # what a replay is for); the ledger still keeps each of its effects from repeating.
+        if replay_id is None and (mark := await self._store.get_effect(done_key)) is not None and (
                 mark.status is EffectStatus.DONE):
             bound.debug("event already processed; skipped")
             self._metrics.event_processed(event.type, Outcome.SKIPPED, Reason.ALREADY_APPLIED,
@@ -391,18 +397,19 @@ class EventProcessor:
             reason = (Reason.PINPOINT_INVALID if isinstance(exc, InvalidRequestError)
                       else Reason.RETRIES_EXHAUSTED)
             outcome = Outcome.DEAD_LETTERED
-            error = mask_pii(f"{exc.operation}: status {exc.status}: {exc.detail or exc}")
-            dead_letter_detail = error
+            dead_letter_detail = error = _refusal_text(exc)
             bound.warning("event dead-lettered", reason=str(reason), error=error)
-            await self._dead_letter(record, reason, error,
-                                    attempts=int(getattr(exc, "attempts", 1) or 1),
+            # dlq.attempts counts processing attempts (a redrive adds one), not the calls the
+            # client's retries made within one attempt: those are in the error text.
+            await self._dead_letter(record, reason, error, attempts=1,
                                     first_failed_at=first_failed_at)
 
         # A dead-lettered event gets no done mark: redriven later (or redelivered), it is tried
         # again, and the ledger still keeps every effect it did apply from repeating.
         delivery = self._publish_outcome(
             record, event, outcome, reason, job=job, decision=decision, detail=dead_letter_detail,
-            then_mark=None if outcome is Outcome.DEAD_LETTERED else (done_key, event.team_id))
+            then_mark=None if outcome is Outcome.DEAD_LETTERED else (done_key, event.team_id),
+            replay_id=replay_id)
         self._metrics.event_processed(event.type, outcome, reason, self._lag(event))
         bound.debug("event processed", outcome=str(outcome), reason=str(reason))
         await delivery
@@ -639,6 +646,7 @@ class EventProcessor:
         self, record: InboundRecord, event: CampaignEvent | None, outcome: Outcome,
         reason: Reason, *, job: _Job | None = None, decision: Decision | None = None,
         detail: str | None = None, then_mark: tuple[str, str] | None = None,
+        replay_id: str | None = None,
     ) -> asyncio.Future[object]:
         """Start publishing the event's outcome record; the returned future is done once Kafka
         acknowledged it and, with ``then_mark`` (key, team), the event's done mark is written.
@@ -662,6 +670,8 @@ class EventProcessor:
                 candidate_id=event.candidate_id if event else (candidate_id or None),
                 outcome=outcome, reason=reason, processed_at=now, detail=detail,
             )
+        if replay_id is not None:
+            out = out.model_copy(update={"replay_id": replay_id})
         value = out.to_json()
         result: asyncio.Future[object] = asyncio.get_running_loop().create_future()
 
@@ -718,12 +728,23 @@ class EventProcessor:
     async def _dead_letter(self, record: InboundRecord, reason: Reason, error: str, *,
                            attempts: int, first_failed_at: datetime | None = None) -> None:
         failed_at = (first_failed_at or self._clock()).isoformat()
+        source = (record.tp.topic, str(record.tp.partition), str(record.offset))
+        earlier = _dlq_headers(record)
+        if earlier:
+            # A redriven dead letter failing again: it keeps its original coordinates, first
+            # failure and attempt count (the redrive counted this attempt), so the attempt cap
+            # of `dlq redrive` holds across redrives.
+            source = (earlier.get("dlq.source.topic", source[0]),
+                      earlier.get("dlq.source.partition", source[1]),
+                      earlier.get("dlq.source.offset", source[2]))
+            failed_at = earlier.get("dlq.first_failed_at", failed_at)
+            attempts = max(attempts, _int_or(earlier.get("dlq.attempts"), attempts))
         headers = [
             ("dlq.reason", str(reason).encode()),
             ("dlq.error", mask_secrets_inline(mask_pii(error))[:2000].encode()),
-            ("dlq.source.topic", record.tp.topic.encode()),
-            ("dlq.source.partition", str(record.tp.partition).encode()),
-            ("dlq.source.offset", str(record.offset).encode()),
+            ("dlq.source.topic", source[0].encode()),
+            ("dlq.source.partition", source[1].encode()),
+            ("dlq.source.offset", source[2].encode()),
             ("dlq.attempts", str(attempts).encode()),
             ("dlq.first_failed_at", failed_at.encode()),
         ]
@@ -774,6 +795,36 @@ def _encode_record_id(ref: RecordRef, candidate_id: str) -> str:
 def _decode_record_id(value: str) -> tuple[RecordRef, str]:
     kind, record_id, candidate_id = value.split("/", 2)
     return RecordRef(RecordKind(kind), record_id), candidate_id
+
+
+def _refusal_text(exc: PinpointError) -> str:
+    """The failed call, its status and Pinpoint's detail (masked), with how many calls the
+    client's retries made when more than one."""
+    calls = int(getattr(exc, "attempts", 1) or 1)
+    return mask_pii(f"{exc.operation}: status {exc.status}: {exc.detail or exc}"
+                    + (f" (after {calls} calls)" if calls > 1 else ""))
+
+
+def _replay_id(record: InboundRecord) -> str:
+    """The ``replay.id`` header of a record of the replay topic (``"unknown"`` if it has none:
+    it still came through a replay)."""
+    for name, value in record.headers:
+        if name == "replay.id" and value:
+            return value.decode("utf-8", "replace")
+    return "unknown"
+
+
+def _dlq_headers(record: InboundRecord) -> dict[str, str]:
+    """The ``dlq.*`` headers a redriven dead letter carries (none for any other record)."""
+    return {name: value.decode("utf-8", "replace") for name, value in record.headers
+            if name.startswith("dlq.") and value is not None}
+
+
+def _int_or(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text is not None else default
+    except ValueError:
+        return default
 
 
 def _custom(fields: Mapping[str, str]) -> dict[str, str]:

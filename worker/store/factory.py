@@ -12,14 +12,19 @@ if TYPE_CHECKING:
     from worker.store.sql import SqlStateStore
 
 
-def make_state_store(cfg: WorkerConfig, *, migrate: bool = True) -> SqlStateStore:
-    """The configured store, not yet opened (``await store.open()`` or ``async with``)."""
+def make_state_store(cfg: WorkerConfig, *, migrate: bool = True,
+                     read_only: bool = False) -> SqlStateStore:
+    """The configured store, not yet opened (``await store.open()`` or ``async with``).
+
+    ``read_only`` gives a store that can write nothing (the tools' dry runs): an existing
+    SQLite file opened read-only, PostgreSQL sessions whose transactions are read-only; neither
+    migrates."""
     if cfg.state_backend == "postgresql":
         from worker.store.postgres import PostgresStateStore  # noqa: PLC0415
 
         return PostgresStateStore(cfg.state_postgres_url, password=cfg.state_store_password(),
-                                  migrate=migrate)
-    return SqliteStateStore(cfg.state_sqlite_path, migrate=migrate)
+                                  migrate=migrate, read_only=read_only)
+    return SqliteStateStore(cfg.state_sqlite_path, migrate=migrate, read_only=read_only)
 
 
 async def open_state_store(cfg: WorkerConfig) -> StateStore:

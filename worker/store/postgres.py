@@ -88,6 +88,8 @@ class PostgresStateStore(SqlStateStore):
 
     ``conninfo`` is a libpq connection string or ``postgresql://`` URL; ``password``, when
     given, is passed apart from it (libpq's ``PGPASSFILE`` applies otherwise).
+    ``read_only=True`` opens every connection with ``default_transaction_read_only`` on and
+    never migrates: the server refuses any write (a dry run can change nothing).
     """
 
     dialect = POSTGRES
@@ -102,9 +104,15 @@ class PostgresStateStore(SqlStateStore):
         max_size: int = 8,
         connect_timeout_s: float = 10.0,
         migrate: bool = True,
+        read_only: bool = False,
     ) -> None:
         super().__init__(clock=clock)
-        self._conninfo = make_conninfo(conninfo, application_name="pinpoint-sync")
+        extra: dict[str, str] = {}
+        if read_only:  # added to the URL's own options (a search_path, say), not instead
+            given = str(conninfo_to_dict(conninfo).get("options", "") or "")
+            extra["options"] = f"{given} -c default_transaction_read_only=on".strip()
+        self._conninfo = make_conninfo(conninfo, application_name="pinpoint-sync", **extra)
+        self._read_only = read_only
         self._password = password
         self._min_size = min_size
         self._max_size = max_size
@@ -143,8 +151,12 @@ class PostgresStateStore(SqlStateStore):
             return self
         conn = await self._connect()
         try:
-            await self._check_version(conn)
-            if self._migrate_at_open:
+            found = await self._check_version(conn)
+            if self._read_only and found < SCHEMA_VERSION:
+                raise StateStoreError(
+                    f"state store at {self._location()} is at schema {found}, this release "
+                    f"reads {SCHEMA_VERSION}: run `pinpoint-sync store migrate` first")
+            if self._migrate_at_open and not self._read_only:
                 await self._migrate_on(conn)
         finally:
             await conn.close()

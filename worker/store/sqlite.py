@@ -102,7 +102,9 @@ class SqliteStateStore(SqlStateStore):
     """`StateStore` on a local SQLite file (created with its parent directories if missing).
 
     ``await store.open()`` (or ``async with``) opens and migrates it; ``migrate=False`` opens
-    without migrating (``store status`` of an older file).
+    without migrating (``store status`` of an older file). ``read_only=True`` opens an existing
+    file through a read-only connection (``mode=ro``, ``query_only``), neither switching its
+    journal mode nor migrating, so a dry run can change nothing; a write raises.
     """
 
     dialect = SQLITE
@@ -114,9 +116,11 @@ class SqliteStateStore(SqlStateStore):
         busy_timeout: float = 10.0,
         clock: Callable[[], datetime] = utc_now,
         migrate: bool = True,
+        read_only: bool = False,
     ) -> None:
         super().__init__(clock=clock)
         self._path = str(path)
+        self._read_only = read_only
         self._busy_timeout = busy_timeout
         self._migrate_at_open = migrate
         self._executor: ThreadPoolExecutor | None = None
@@ -149,6 +153,9 @@ class SqliteStateStore(SqlStateStore):
         return self
 
     def _open_sync(self) -> None:
+        if self._read_only:
+            self._conn = self._open_read_only()
+            return
         if self._path != ":memory:":
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
@@ -158,6 +165,33 @@ class SqliteStateStore(SqlStateStore):
             conn.close()
             raise
         self._conn = conn
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        if not Path(self._path).is_file():
+            raise StateStoreError(f"no state store at {self._path!r}")
+        try:
+            conn = sqlite3.connect(f"{Path(self._path).absolute().as_uri()}?mode=ro", uri=True,
+                                   timeout=self._busy_timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StateStoreError(f"cannot open state store {self._path!r}: {exc}") from exc
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            self._refuse_other_version(self._user_version(conn))
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StateStoreError(f"cannot read state store {self._path!r}: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _refuse_other_version(self, found: int) -> None:
+        """Read-only, an older file cannot be migrated: refused with what to do."""
+        self._refuse_newer(found)
+        if found < SCHEMA_VERSION:
+            raise StateStoreError(
+                f"state store {self._path!r} is at schema {found}, this release reads "
+                f"{SCHEMA_VERSION}: run `pinpoint-sync store migrate` first")
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
         # Switching to WAL and migrating need locks that SQLite may refuse at once, without

@@ -119,6 +119,7 @@ class Stack:
         self.settings_topic = self.names("settings")
         self.outcomes_topic = self.names("outcomes")
         self.dlq_topic = self.names("dlq")
+        self.replay_topic = self.names("replay")
         self.group = self.names("group")
         self.secrets = self.tmp / "secrets"
         self.secrets.mkdir(exist_ok=True)
@@ -180,6 +181,7 @@ class Stack:
             "settings_topic": self.settings_topic,
             "outcomes_topic": self.outcomes_topic,
             "dlq_topic": self.dlq_topic,
+            "replay_topic": self.replay_topic,
             "pinpoint_base_url": self.sim.base_url_template,
             "secrets_dir": self.secrets,
             "state_path": self.tmp / "state.db",
@@ -231,7 +233,10 @@ class Stack:
         task = loop.create_task(worker.run())
         self.workers.append((worker, task))
         deadline = loop.time() + ready_within
-        while not worker.health.ready or (holds_partitions and not worker.scheduler.partitions()):
+        def holds() -> bool:  # of the events topic (the replay topic's do not count)
+            return any(tp.topic == self.events_topic for tp in worker.scheduler.partitions())
+
+        while not worker.health.ready or (holds_partitions and not holds()):
             if task.done():
                 raise AssertionError(f"worker exited early with {task.result()}")
             if loop.time() > deadline:

@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 
+from worker.runtime.app import Worker
 from worker.simulator.specs import FaultConfig
 from worker.tools.sample import CampaignGenerator, SampleEvent
 from worker.tools.stack import TopicReader, settings_document
@@ -93,10 +94,14 @@ async def test_two_workers_share_a_group_through_rebalances(stack: Stack) -> Non
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 30
-    while not (first.scheduler.partitions() and second.scheduler.partitions()):
+    def holds_events(w: Worker) -> bool:
+        return any(tp.topic == stack.events_topic for tp in w.scheduler.partitions())
+
+    while not (holds_events(first) and holds_events(second)):
         assert loop.time() < deadline, "the second worker got no partitions"
         await asyncio.sleep(0.05)
-    owned = [{tp.partition for tp in w.scheduler.partitions()} for w in (first, second)]
+    owned = [{tp.partition for tp in w.scheduler.partitions() if tp.topic == stack.events_topic}
+             for w in (first, second)]
     assert owned[0].isdisjoint(owned[1])
     assert owned[0] | owned[1] == set(range(6))
     before = processed(outcomes.values())
@@ -126,13 +131,14 @@ async def test_a_spare_worker_turns_ready_and_takes_over(stack: Stack) -> None:
     owner = await stack.start_worker()
     spare = await stack.start_worker(ready_within=20, holds_partitions=False)
     assert spare.health.ready
-    assert not spare.scheduler.partitions()
+    assert not [tp for tp in spare.scheduler.partitions() if tp.topic == stack.events_topic]
     stack.produce(events[:20])
     await wait_event_ids(outcomes, [e.event_id for e in events[:20]])
     assert await stack.stop_worker(owner) == 0
     stack.produce(events[20:])
     await wait_event_ids(outcomes, [e.event_id for e in events])
-    assert [tp.partition for tp in spare.scheduler.partitions()] == [0]
+    assert [tp.partition for tp in spare.scheduler.partitions()
+            if tp.topic == stack.events_topic] == [0]
     assert_exactly_once(stack.sim, expect_push_on_first_event(events, NOTES))
 
 

@@ -61,6 +61,9 @@ def test_asyncapi_describes_the_six_topics() -> None:
         "pinpoint-sync.replay",
         "pinpoint-sync.team-status",
     }
+    replay = doc["components"]["messages"]["replayed"]["headers"]["required"]
+    assert replay == ["replay.id", "replay.source.topic", "replay.source.partition",
+                      "replay.source.offset"]
     headers = doc["components"]["messages"]["deadLetter"]["headers"]["properties"]
     assert set(headers) == {
         "dlq.reason",

@@ -766,3 +766,72 @@ async def test_note_refused_after_sending_keeps_its_intent() -> None:
     key = f"note:{TEAM}:{note_ref(TEAM, sent.event_id)}"
     entry = await env.store.get_effect(key)
     assert entry is not None, "the intent was discarded after a send that may have landed"
+
+
+# ---- replayed and redriven records --------------------------------------------------------------
+
+REPLAY_TP = PartitionId("pinpoint-sync.replay", 3)
+REPLAY_TOPICS = Topics(outcomes=TOPICS.outcomes, dlq=TOPICS.dlq, replay=REPLAY_TP.topic)
+
+
+def replayed(env: Env, sample: SampleEvent, replay_id: str = "replay-1",
+             extra: tuple[tuple[str, bytes | None], ...] = ()) -> InboundRecord:
+    env.offset += 1
+    headers = (("replay.id", replay_id.encode()),
+               ("replay.source.topic", TP.topic.encode()),
+               ("replay.source.partition", str(TP.partition).encode()),
+               ("replay.source.offset", b"5"), *extra)
+    return InboundRecord(tp=REPLAY_TP, offset=env.offset, key=sample.key, value=sample.value,
+                         headers=headers, timestamp_ms=0)
+
+
+async def test_replayed_event_is_decided_again_though_done_and_carries_its_replay_id() -> None:
+    """A record of the replay topic skips the done mark: it is decided again with today's
+    settings (a note type selected since is written once), its outcome carries replay_id, and a
+    second replay of it writes nothing more."""
+    env = await Env.create(general={"create_notes_upon": []})
+    env.processor = EventProcessor(
+        store=env.store, pinpoint=env.pinpoint, settings=env.settings, secrets=env.secrets,
+        publisher=env.publisher, metrics=env.metrics, topics=REPLAY_TOPICS,
+        publish_retry_delay=0.001)
+    await env.run(env.event("candidate.added"))
+    reply = env.event("candidate.replied", minutes=5,
+                      reply={"channel": "email", "snippet": "Sure"})
+    await env.run(reply)
+    assert env.publisher.outcomes()[-1]["reason"] == "note_type_not_selected"
+    env.set_settings(version=2, general={"create_notes_upon": ["replied"]})
+    assert await env.run(reply) is ProcessResult.DONE  # the live topic: already done
+    assert len(env.publisher.outcomes()) == 2
+    assert await env.process(replayed(env, reply)) is ProcessResult.DONE
+    last = env.publisher.outcomes()[-1]
+    assert (last["outcome"], last["replay_id"]) == ("noted", "replay-1")
+    assert env.pinpoint.ops().count("write_comment") == 1
+    assert await env.process(replayed(env, reply, "replay-2")) is ProcessResult.DONE
+    again = env.publisher.outcomes()[-1]
+    assert (again["replay_id"], again["actions"][0]["status"]) == ("replay-2", "reconciled")
+    assert env.pinpoint.ops().count("write_comment") == 1
+    assert "replay_id" in env.publisher.outcomes()[0]
+    assert env.publisher.outcomes()[0]["replay_id"] is None
+
+
+async def test_redriven_dead_letter_failing_again_keeps_its_coordinates_and_attempts() -> None:
+    """A redriven dead letter that fails again is dead-lettered with its original source
+    coordinates, first failure time and the attempt count the redrive gave it."""
+    env = await Env.create(general={"do_not_merge": True})
+    env.processor = EventProcessor(
+        store=env.store, pinpoint=env.pinpoint, settings=env.settings, secrets=env.secrets,
+        publisher=env.publisher, metrics=env.metrics, topics=REPLAY_TOPICS,
+        publish_retry_delay=0.001)
+    env.pinpoint.fail("create_job_seeker", InvalidRequestError(
+        "422", operation="create_job_seeker", status=422, detail="Email is invalid"))
+    added = env.event("candidate.added")
+    extra = (("dlq.source.topic", TP.topic.encode()), ("dlq.source.partition", b"3"),
+             ("dlq.source.offset", b"41"), ("dlq.attempts", b"3"),
+             ("dlq.first_failed_at", b"2026-11-01T08:00:00+00:00"))
+    assert await env.process(replayed(env, added, "redrive-1", extra)) is ProcessResult.DONE
+    [(_, _, headers)] = env.publisher.dead_letters()
+    assert headers["dlq.source.topic"] == TP.topic
+    assert (headers["dlq.source.partition"], headers["dlq.source.offset"]) == ("3", "41")
+    assert headers["dlq.attempts"] == "3"
+    assert headers["dlq.first_failed_at"] == "2026-11-01T08:00:00+00:00"
+    assert env.publisher.outcomes()[-1]["replay_id"] == "redrive-1"

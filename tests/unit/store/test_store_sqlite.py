@@ -24,6 +24,7 @@ from worker.store import (
     SchemaTooNewError,
     SqliteStateStore,
 )
+from worker.store.errors import StateStoreError
 from worker.store.migrations import SQLITE_MIGRATIONS
 
 pytestmark = pytest.mark.unit
@@ -254,3 +255,28 @@ async def test_calls_committed_together_fail_alone(tmp_path: Path) -> None:
         counts = (await store.status()).counts
         assert (counts["effects_done"], counts["effects_intended"]) == (100, 100)
         assert await store.get_effect("never-claimed") is None
+
+
+async def test_read_only_reads_an_existing_file_and_refuses_writes(tmp_path: Path) -> None:
+    """Read-only: the state is read, a write raises, the database stays byte for byte as it was
+    (SQLite's WAL index may appear beside it, its log empty); a missing file or one of an older
+    schema is refused instead of created or migrated."""
+    path = tmp_path / "state.db"
+    async with SqliteStateStore(path) as store:
+        await _fill(store)
+    data = path.read_bytes()
+    async with SqliteStateStore(path, read_only=True) as ro:
+        assert (await ro.load_candidate("t1", "c1")).record_id == "app-1"
+        with pytest.raises(StateStoreError, match="readonly"):
+            await ro.remember_redrive("dlq", 0, 1, "r")
+    assert path.read_bytes() == data
+    wal = tmp_path / "state.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    with pytest.raises(StateStoreError, match="no state store"):
+        await SqliteStateStore(tmp_path / "missing.db", read_only=True).open()
+    assert not (tmp_path / "missing.db").exists()
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:
+        conn.execute("PRAGMA user_version = 1")
+    with pytest.raises(StateStoreError, match="store migrate"):
+        await SqliteStateStore(old, read_only=True).open()
