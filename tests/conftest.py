@@ -1,4 +1,5 @@
-"""Shared fixtures: one real Kafka broker per test session, and per-test topics and group ids.
+"""Shared fixtures: one real Kafka broker and one real PostgreSQL server per test session, and
+per-test topics, group ids and database schemas.
 
 The broker is chosen in this order (docs/testing.md):
 1. ``KAFKA_BOOTSTRAP_SERVERS`` when set (an externally given broker always wins);
@@ -15,7 +16,9 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import pytest
 
@@ -105,3 +108,75 @@ def create_topic(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
         if made:
             admin.delete_topics(made, timeout_ms=10_000)
     admin.close()
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """A real PostgreSQL server shared by the session: its URL and the password apart."""
+
+    url: str
+    password: str | None
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresServer:
+        """A server given by URL, its password (if the URL has one) kept apart too."""
+        from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
+
+        password = conninfo_to_dict(url).get("password")
+        return cls(url, None if password is None else str(password))
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
+    """A real PostgreSQL 15+ server shared by the whole session (docs/testing.md).
+
+    1. ``PINPOINT_SYNC_TEST_POSTGRES_URL`` when set; 2. testcontainers when a Docker engine
+    answers; 3. a local server from Debian's binaries (``worker/store/pg_local.py``), whose log
+    is printed when a test of the session failed.
+    """
+    given = os.environ.get("PINPOINT_SYNC_TEST_POSTGRES_URL")
+    if given:
+        yield PostgresServer.from_url(given)
+        return
+    if _docker_engine_answers():
+        from testcontainers.postgres import PostgresContainer  # noqa: PLC0415
+
+        with PostgresContainer("postgres:16", driver=None) as container:
+            yield PostgresServer.from_url(container.get_connection_url())
+        return
+    from worker.store.pg_local import LocalPostgres  # noqa: PLC0415
+
+    server = LocalPostgres()
+    t0 = time.monotonic()
+    server.start()
+    sys.stderr.write(f"\n[local PostgreSQL ready in {time.monotonic() - t0:.1f}s at "
+                     f"{server.url}; log {server.log_file}]\n")
+    try:
+        yield PostgresServer(server.url, server.password)
+    finally:
+        server.stop()
+        if request.session.testsfailed:
+            sys.stderr.write(f"\n[local PostgreSQL log, last lines]\n{server.log_tail()}\n")
+
+
+@pytest.fixture
+def postgres_schema(postgres_server: PostgresServer) -> Iterator[str]:
+    """A ``postgresql://`` URL (without password: see `PostgresServer.password`) whose tables
+    live in a schema of this test's own, dropped after."""
+    import psycopg  # noqa: PLC0415
+    from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.url, password=postgres_server.password,
+                         autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    parts = conninfo_to_dict(postgres_server.url)
+    parts.pop("password", None)
+    parts["options"] = f"-c search_path={schema}"
+    yield "postgresql://{user}@{host}:{port}/{dbname}?{query}".format(
+        user=quote(str(parts.pop("user", "postgres"))), host=parts.pop("host", "127.0.0.1"),
+        port=parts.pop("port", 5432), dbname=parts.pop("dbname", "postgres"),
+        query=urlencode({k: str(v) for k, v in parts.items()}, quote_via=quote))
+    with psycopg.connect(postgres_server.url, password=postgres_server.password,
+                         autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -2,7 +2,8 @@
 
 Subcommands (DESIGN 5.4): ``run`` (the worker), ``dev`` (the whole local stack for a demo),
 ``settings`` (validate or publish a team's settings), ``schemas`` (regenerate ``schemas/``),
-``simulator`` (the Pinpoint simulator), ``kafka`` (a local Apache Kafka broker).
+``store`` (state store status, migrations, pruning), ``simulator`` (the Pinpoint simulator),
+``kafka`` (a local Apache Kafka broker).
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ def _cmd_settings(_args: argparse.Namespace, rest: list[str]) -> int:
     return int(settings_main(rest))
 
 
+def _cmd_store(_args: argparse.Namespace, rest: list[str]) -> int:
+    from worker.tools.store_cli import main as store_main  # noqa: PLC0415
+
+    return store_main(rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pinpoint-sync",
@@ -85,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     settings = sub.add_parser("settings", add_help=False,
                               help="validate a settings file or publish it (`settings --help`)")
     settings.set_defaults(handler=_cmd_settings)
+
+    store = sub.add_parser("store", add_help=False,
+                           help="state store status, migrations, pruning (`store --help`)")
+    store.set_defaults(handler=_cmd_store)
 
     schemas = sub.add_parser("schemas", help="regenerate the JSON Schemas and AsyncAPI document")
     schemas.add_argument("--out", default="schemas", help="output directory (default: schemas)")
@@ -107,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(list(argv) if argv is not None else sys.argv[1:])
-    passthrough = {"dev", "simulator", "settings"}
+    passthrough = {"dev", "simulator", "settings", "store"}
     if rest and args.command not in passthrough:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     handler: Handler = args.handler

@@ -44,6 +44,10 @@ OTHER_VARIABLES: Mapping[str, str] = {
     "`SECRETS_DIR` (`<REF>` is the `api_key_ref` upper-cased, other characters than letters "
     "and digits as `_`)",
     "PINPOINT_SYNC_KAFKA_LIBS": "development only: where the local broker's jars are cached",
+    "PINPOINT_SYNC_TEST_POSTGRES_URL": "tests only: a PostgreSQL server for the store tests "
+    "(`postgresql://user:password@host:port/db`) instead of one started locally",
+    "PINPOINT_SYNC_POSTGRES_BIN": "tests and development only: the directory of PostgreSQL's "
+    "`initdb` and `postgres` (default: the newest `/usr/lib/postgresql/N/bin`)",
 }
 
 
@@ -185,7 +189,24 @@ class WorkerConfig(BaseSettings):
     )
     state_path: Path = Field(
         Path("./var/pinpoint-sync.db"),
-        description="File of the embedded state store (id mapping, sync state, effect ledger).",
+        description="File of the embedded state store (id mapping, sync state, effect ledger), "
+        "used when `STATE_URL` is unset.",
+    )
+    state_url: str | None = Field(
+        None,
+        description="The state store: `sqlite:///path/to/file.db` (one host) or "
+        "`postgresql://user@host:port/dbname` (several hosts; libpq parameters may follow "
+        "`?`). The password comes from `STATE_PASSWORD`, else a `state-password` file in "
+        "`SECRETS_DIR`, else libpq's `PGPASSFILE`; never put it in the URL.",
+    )
+    state_password: SecretStr | None = Field(
+        None, description="Password of the PostgreSQL state store (never logged).",
+    )
+    ledger_retention_days: float = Field(
+        30.0, gt=0,
+        description="Days a done ledger entry or done mark is kept before "
+        "`pinpoint-sync store prune` removes it; intents, leases and held events are never "
+        "pruned.",
     )
     http_port: int = Field(
         9400, ge=0, le=65535,
@@ -302,6 +323,31 @@ class WorkerConfig(BaseSettings):
             raise ValueError("{subdomain} must be the only placeholder") from exc
         return value.rstrip("/")
 
+    @field_validator("state_url")
+    @classmethod
+    def _check_state_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(
+                "expected sqlite:///path or postgresql://user@host:port/dbname"
+            )
+        if scheme == "sqlite":
+            if not rest.startswith("/") or len(rest) < 2:
+                raise ValueError("expected sqlite:///path (an empty host, then the file's path)")
+            return value
+        authority = rest.partition("/")[0].partition("?")[0]
+        if ":" in authority.rpartition("@")[0]:
+            raise ValueError("the URL must not hold a password: use "
+                             "PINPOINT_SYNC_STATE_PASSWORD or the state-password secret file")
+        host_port = authority.rpartition("@")[2]
+        port = host_port.rpartition(":")[2] if ":" in host_port.lstrip("[") else ""
+        if port and not port.isdigit():
+            raise ValueError(f"port {port!r} is not a number")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -404,6 +450,40 @@ class WorkerConfig(BaseSettings):
                 if path is not None:
                     options[key] = str(path)
         return options
+
+    @property
+    def state_backend(self) -> str:
+        """``sqlite`` or ``postgresql``: which state store the configuration names."""
+        if self.state_url is None or self.state_url.startswith("sqlite:"):
+            return "sqlite"
+        return "postgresql"
+
+    @property
+    def state_sqlite_path(self) -> Path:
+        """The SQLite file: from ``STATE_URL`` (``sqlite:///path``) or ``STATE_PATH``."""
+        if self.state_url is not None and self.state_url.startswith("sqlite:"):
+            return Path(self.state_url.removeprefix("sqlite://"))
+        return self.state_path
+
+    @property
+    def state_postgres_url(self) -> str:
+        """The PostgreSQL URL, with ``postgres://`` spelt ``postgresql://``."""
+        assert self.state_url is not None
+        assert self.state_backend == "postgresql"
+        rest = self.state_url.partition("://")[2]
+        return "postgresql://" + rest
+
+    def state_store_password(self) -> str | None:
+        """The PostgreSQL password: ``STATE_PASSWORD``, else ``SECRETS_DIR/state-password``,
+        else ``None`` (libpq then reads ``PGPASSFILE`` itself)."""
+        if self.state_password is not None:
+            return self.state_password.get_secret_value()
+        file = self.secrets_dir / "state-password"
+        try:
+            text = file.read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        return text or None
 
     def pinpoint_url(self, subdomain: str) -> str:
         """The base URL of one team's Pinpoint account."""

@@ -46,7 +46,7 @@ from worker.runtime.processor import EventProcessor, Topics
 from worker.runtime.scheduler import KeyOrderedScheduler, SchedulerLimits
 from worker.runtime.secrets import SecretResolver
 from worker.runtime.settings_cache import SettingsCache
-from worker.store.sqlite import SqliteStateStore
+from worker.store.factory import open_state_store
 
 log = structlog.get_logger("pinpoint_sync.worker")
 
@@ -160,8 +160,8 @@ class Worker:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.shutdown)
         async with contextlib.AsyncExitStack() as stack:
-            store = SqliteStateStore(cfg.state_path)
-            stack.callback(store.close)
+            store = await open_state_store(cfg)
+            stack.push_async_callback(store.close)
             self.health.condition_met(ReadinessCondition.STORE_OPENED)
 
             server = HealthServer(self.metrics, self.health, port=cfg.http_port)

@@ -121,22 +121,29 @@ class EffectExecutor:
                            if isinstance(a, WriteNote) and a.backfilled}
                 for note in state.pending_notes:  # backfill turned off meanwhile: drop them
                     if note.ref not in written:
-                        self._store.remove_pending_note(team, cand, note.ref)
+                        await self._store.remove_pending_note(team, cand, note.ref)
             elif isinstance(action, UpdateCandidate):
                 await self.update(job, action)
             elif isinstance(action, WriteNote):
                 await self.note(job, action)
                 if action.backfilled:
-                    self._store.remove_pending_note(team, cand, action.note.ref)
+                    await self._store.remove_pending_note(team, cand, action.note.ref)
             elif isinstance(action, KeepForBackfill):
-                self._store.add_pending_note(team, cand, action.note)
+                await self._store.add_pending_note(team, cand, action.note)
+
+    async def _claim(self, key: str, *, team_id: str, kind: str) -> None:
+        """Record the effect's intent before its call. No partition lease is held here yet
+        (``fence=None``), and a zero attempt window keeps the rule of an intent found again:
+        it is reconciled against Pinpoint."""
+        await self._store.claim_effect(key, team_id=team_id, kind=kind, fence=None,
+                                       attempt_window_s=0.0)
 
     # ---- the record ----------------------------------------------------------------------------
 
     async def push(self, job: EffectJob, push: PushCandidate) -> RecordRef:
         """Find or create the candidate's one record; the store then knows it as synced."""
         key = record_key(job.team, job.candidate)
-        existing = self._store.get_effect(key)
+        existing = await self._store.get_effect(key)
         if (existing is not None and existing.status is EffectStatus.DONE
                 and existing.pinpoint_id and not job.record_gone):
             ref, candidate_id = decode_record_id(existing.pinpoint_id)
@@ -144,14 +151,16 @@ class EffectExecutor:
             job.report(CREATE_ACTION[ref.kind], ref.id, ActionStatus.RECONCILED)
         else:
             if existing is None:
-                self._store.begin_effect(key, team_id=job.team, kind=push.create_kind)
+                await self._claim(key, team_id=job.team, kind=push.create_kind)
             try:
                 found, merged_into, created, status = await self._find_or_create(job, push)
             except (AuthError, InvalidRequestError):
                 if existing is None and not job.record_created:
-                    self._store.discard_effect(key)  # Pinpoint refused it: nothing to reconcile
+                    # Pinpoint refused it: nothing to reconcile
+                    await self._store.release_claim(key, fence=None)
                 raise
-            self._store.complete_effect(key, encode_record_id(found.ref, found.candidate_id))
+            await self._store.complete_effect(
+                key, encode_record_id(found.ref, found.candidate_id), fence=None)
             action = CREATE_ACTION[found.ref.kind]
             if created:
                 job.report(action, found.ref.id, status)
@@ -159,13 +168,14 @@ class EffectExecutor:
                 job.report(ActionKind.UPDATE_CANDIDATE, merged_into, status)
             elif not created:
                 job.report(action, found.ref.id, status)
-        self._know(job, found)
+        await self._know(job, found)
         return found.ref
 
-    def _know(self, job: EffectJob, found: CreatedRecord) -> None:
-        self._store.mark_synced(job.team, job.candidate, pinpoint_candidate_id=found.candidate_id,
-                                record_kind=DESTINATION_OF[found.ref.kind],
-                                record_id=found.ref.id)
+    async def _know(self, job: EffectJob, found: CreatedRecord) -> None:
+        await self._store.mark_synced(job.team, job.candidate,
+                                      pinpoint_candidate_id=found.candidate_id,
+                                      record_kind=DESTINATION_OF[found.ref.kind],
+                                      record_id=found.ref.id)
         job.pinpoint_candidate_id = found.candidate_id
         job.record = found.ref
 
@@ -237,10 +247,11 @@ class EffectExecutor:
                              and found.candidate_id == job.pinpoint_candidate_id):
             log.info("the candidate's record is gone from Pinpoint", team=job.team)
             return False
-        key = record_key(job.team, job.candidate)
-        self._store.begin_effect(key, team_id=job.team, kind=CREATE_ACTION[found.ref.kind])
-        self._store.complete_effect(key, encode_record_id(found.ref, found.candidate_id))
-        self._know(job, found)
+        await self._store.mark_done(
+            record_key(job.team, job.candidate), team_id=job.team,
+            kind=CREATE_ACTION[found.ref.kind],
+            pinpoint_id=encode_record_id(found.ref, found.candidate_id), fence=None)
+        await self._know(job, found)
         log.info("the candidate's record was found again by its external reference",
                  team=job.team, kind=str(found.ref.kind))
         return True
@@ -267,13 +278,13 @@ class EffectExecutor:
             raise InvalidRequestError("the candidate is synced but its Pinpoint id is unknown",
                                       operation="update_candidate")
         key = f"update:{job.team}:{job.event.id}"
-        existing = self._store.get_effect(key)
+        existing = await self._store.get_effect(key)
         if existing is not None and existing.status is EffectStatus.DONE:
             job.report(ActionKind.UPDATE_CANDIDATE, job.pinpoint_candidate_id,
                        ActionStatus.RECONCILED)
             return
         if existing is None:
-            self._store.begin_effect(key, team_id=job.team, kind=ActionKind.UPDATE_CANDIDATE)
+            await self._claim(key, team_id=job.team, kind=ActionKind.UPDATE_CANDIDATE)
 
         async def put() -> None:
             assert job.pinpoint_candidate_id is not None
@@ -285,9 +296,9 @@ class EffectExecutor:
         try:
             await self._relocating(job, put)
         except (AuthError, InvalidRequestError):
-            self._store.discard_effect(key)
+            await self._store.release_claim(key, fence=None)
             raise
-        self._store.complete_effect(key, job.pinpoint_candidate_id)
+        await self._store.complete_effect(key, job.pinpoint_candidate_id, fence=None)
         job.report(ActionKind.UPDATE_CANDIDATE, job.pinpoint_candidate_id, ActionStatus.APPLIED)
 
     async def note(self, job: EffectJob, write: WriteNote) -> None:
@@ -297,12 +308,12 @@ class EffectExecutor:
                                       operation="write_comment")
         marker = write.note.ref
         key = f"note:{job.team}:{marker}"
-        existing = self._store.get_effect(key)
+        existing = await self._store.get_effect(key)
         if existing is not None and existing.status is EffectStatus.DONE:
             job.report(ActionKind.WRITE_COMMENT, existing.pinpoint_id, ActionStatus.RECONCILED)
             return
         if existing is None:
-            self._store.begin_effect(key, team_id=job.team, kind=ActionKind.WRITE_COMMENT)
+            await self._claim(key, team_id=job.team, kind=ActionKind.WRITE_COMMENT)
         look_first = existing is not None
 
         async def send() -> tuple[str, ActionStatus]:
@@ -321,9 +332,9 @@ class EffectExecutor:
         try:
             comment_id, status = await self._relocating(job, send)
         except (AuthError, InvalidRequestError):
-            self._store.discard_effect(key)
+            await self._store.release_claim(key, fence=None)
             raise
-        self._store.complete_effect(key, comment_id)
+        await self._store.complete_effect(key, comment_id, fence=None)
         job.report(ActionKind.WRITE_COMMENT, comment_id, status)
 
 

@@ -116,6 +116,7 @@ class EventProcessor:
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._store = store
+        self._marking: set[asyncio.Future[None]] = set()  # done marks being written
         self._executor = EffectExecutor(store=store, pinpoint=pinpoint)
         self._settings = settings
         self._secrets = secrets
@@ -305,14 +306,14 @@ class EventProcessor:
             await delivery
             return ProcessResult.DONE
         done_key = f"event:{event.team_id}:{event.id}"
-        if (mark := self._store.get_effect(done_key)) is not None and (
+        if (mark := await self._store.get_effect(done_key)) is not None and (
                 mark.status is EffectStatus.DONE):
             bound.debug("event already processed; skipped")
             self._metrics.event_processed(event.type, Outcome.SKIPPED, Reason.ALREADY_APPLIED,
                                           None)
             return ProcessResult.DONE
 
-        state = self._store.load_candidate(event.team_id, event.candidate_id)
+        state = await self._store.load_candidate(event.team_id, event.candidate_id)
         decision = decide(event, policy, state)
         outcome, reason = decision.outcome, decision.reason
         job: EffectJob | None = None
@@ -467,17 +468,28 @@ class EventProcessor:
         value = out.to_json()
         result: asyncio.Future[object] = asyncio.get_running_loop().create_future()
 
+        def marked(task: asyncio.Future[None]) -> None:
+            self._marking.discard(task)
+            if result.done():
+                return
+            if task.cancelled():
+                result.cancel()
+            elif (exc := task.exception()) is not None:
+                result.set_exception(exc)  # the record stays uncommitted
+            else:
+                result.set_result(None)
+
         def mark_and_finish() -> None:
             if result.done():
                 return
-            try:
-                if then_mark is not None:
-                    done_key, team_id = then_mark
-                    self._store.mark_done(done_key, team_id=team_id, kind="event")
-            except Exception as exc:  # noqa: BLE001 - the record stays uncommitted
-                result.set_exception(exc)
+            if then_mark is None:
+                result.set_result(None)
                 return
-            result.set_result(None)
+            done_key, team_id = then_mark
+            marking = asyncio.ensure_future(
+                self._store.mark_done(done_key, team_id=team_id, kind="event", fence=None))
+            self._marking.add(marking)
+            marking.add_done_callback(marked)
 
         def acknowledged(sent: asyncio.Future[tuple[int, int]]) -> None:
             if result.done():

@@ -1,140 +1,192 @@
-"""The embedded state store: one local SQLite file per worker.
+"""The embedded state store: one local SQLite file, shared by the processes of one host.
 
-Durability: the database runs in WAL mode with ``synchronous=NORMAL`` and every write is its own
-transaction, so a write that returned survives a crash or SIGKILL of the process (an operating
-system crash or power loss may lose the last few commits, which the effect ledger's
-reconciliation then covers). A busy timeout lets a second process (a replay tool, a diagnosis
-session) use the same file safely, though normally one worker owns one file.
+Durability: WAL mode with ``synchronous=FULL``, no call answered before its commit, so a write
+that returned survives a crash of the process, of the operating system and a power loss (an
+intent is on disk before the API call it precedes). Writers are serialised by ``BEGIN
+IMMEDIATE`` with a busy timeout, so several processes (workers of one host, a replay tool) can
+share the file and still get exactly one ``NEW`` claim per key.
 
-The schema is versioned with ``PRAGMA user_version``: opening a file applies the forward
-migrations it lacks, in one transaction; a file written by a newer release is refused.
+The event loop is never blocked: the connection is owned by a single-thread executor and each
+call runs its whole transaction there; calls queued meanwhile are committed together (group
+commit, each in a savepoint), so concurrent writers share the sync to disk. The shared logic
+(`SqlStateStore`) is written as coroutines over a `Tx`; here the `Tx` calls SQLite directly,
+never suspends, and the coroutine is driven to its end on the store's thread (`_drive`).
+
+Migrations are applied at open under an exclusive transaction (``schema_migrations`` records
+them; a file written before that table existed is recognised by its ``user_version``). A file
+written by a newer release is refused.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from worker.core.decision import CandidateState, NoteDraft
-from worker.core.enums import DestinationKind
-from worker.store.base import EffectRecord, EffectStatus, StateStore
 from worker.store.errors import (
     NotADatabaseError,
     SchemaTooNewError,
     StateStoreError,
     StoreClosedError,
-    UnknownEffectError,
 )
+from worker.store.migrations import SCHEMA_VERSION, SQLITE_MIGRATIONS
+from worker.store.sql import Dialect, Row, SqlStateStore, Tx, utc_now
+
+if TYPE_CHECKING:
+    from worker.store.base import StateStore
 
 __all__ = ["SCHEMA_VERSION", "SqliteStateStore"]
 
-# Each entry migrates the schema from version ``i`` to ``i + 1``. Never edit a released entry:
-# append a new one.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """
-        CREATE TABLE candidates (
-            team_id               TEXT NOT NULL,
-            candidate_id          TEXT NOT NULL,
-            synced                INTEGER NOT NULL DEFAULT 0,
-            pinpoint_candidate_id TEXT,
-            record_kind           TEXT,
-            record_id             TEXT,
-            updated_at            TEXT NOT NULL,
-            PRIMARY KEY (team_id, candidate_id)
-        ) WITHOUT ROWID
-        """,
-        """
-        CREATE TABLE pending_notes (
-            seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-            team_id      TEXT NOT NULL,
-            candidate_id TEXT NOT NULL,
-            ref          TEXT NOT NULL,
-            text         TEXT NOT NULL,
-            event_id     TEXT NOT NULL,
-            created_at   TEXT NOT NULL,
-            UNIQUE (team_id, candidate_id, ref)
-        )
-        """,
-        """
-        CREATE TABLE effects (
-            key         TEXT PRIMARY KEY,
-            team_id     TEXT NOT NULL,
-            kind        TEXT NOT NULL,
-            status      TEXT NOT NULL,
-            pinpoint_id TEXT,
-            created_at  TEXT NOT NULL,
-            updated_at  TEXT NOT NULL
-        )
-        """,
-        "CREATE INDEX effects_intended ON effects (team_id) WHERE status = 'intended'",
-    ),
-)
+T = TypeVar("T")
 
-SCHEMA_VERSION = len(_MIGRATIONS)
-"""The schema version this code writes and the newest it can open."""
-
-_SELECT_EFFECTS = (
-    "SELECT key, team_id, kind, status, pinpoint_id, created_at, updated_at FROM effects"
+SQLITE = Dialect(
+    name="sqlite", for_update="", for_share="", same="IS", effects_order="rowid",
+    timestamps_as_text=True,
 )
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
+def _drive(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (its awaits are plain calls) to its result."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("a store transaction suspended on the store's thread")
 
 
-class SqliteStateStore:
-    """`StateStore` on a local SQLite file (created with its parent directories if missing)."""
+_MAX_BATCH = 256
+"""Operations committed together at most (bounds the latency a batch adds)."""
+
+
+@dataclass(slots=True)
+class _Queued:
+    op: Callable[[Tx], Awaitable[Any]]
+    write: bool
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():  # the caller was cancelled; the operation ran all the same
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+class _SqliteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._conn.execute(sql, params).rowcount
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        row: Row | None = self._conn.execute(sql, params).fetchone()
+        return row
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._conn.execute(sql, params).fetchall()
+
+
+class SqliteStateStore(SqlStateStore):
+    """`StateStore` on a local SQLite file (created with its parent directories if missing).
+
+    ``await store.open()`` (or ``async with``) opens and migrates it; ``migrate=False`` opens
+    without migrating (``store status`` of an older file).
+    """
+
+    dialect = SQLITE
 
     def __init__(
         self,
         path: str | Path,
         *,
         busy_timeout: float = 10.0,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
+        migrate: bool = True,
     ) -> None:
+        super().__init__(clock=clock)
         self._path = str(path)
-        self._clock = clock
-        self._lock = threading.Lock()
-        if self._path != ":memory:":
-            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self._path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        try:
-            self._prepare(conn)
-        except BaseException:
-            conn.close()
-            raise
-        self._conn: sqlite3.Connection | None = conn
+        self._busy_timeout = busy_timeout
+        self._migrate_at_open = migrate
+        self._executor: ThreadPoolExecutor | None = None
+        self._queue: deque[_Queued] = deque()
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
 
     @property
     def path(self) -> str:
         """The database file's path."""
         return self._path
 
-    # -- opening ---------------------------------------------------------------------------
+    def _location(self) -> str:
+        return self._path
+
+    # -- opening ------------------------------------------------------------------------------
+
+    async def open(self) -> Self:
+        """Open the file, set WAL and ``synchronous=FULL``, apply missing migrations."""
+        if self._closed:
+            raise StoreClosedError(f"state store {self._path!r} is closed")
+        if self._executor is None:
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-store")
+            try:
+                await asyncio.get_running_loop().run_in_executor(executor, self._open_sync)
+            except BaseException:
+                executor.shutdown(wait=False)
+                raise
+            self._executor = executor
+        return self
+
+    def _open_sync(self) -> None:
+        if self._path != ":memory:":
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
+        try:
+            self._prepare(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
-        try:
-            found = self._user_version(conn)
-        except sqlite3.DatabaseError as exc:
-            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
-                raise NotADatabaseError(
-                    f"state store {self._path!r} is not an SQLite database ({exc}); "
-                    "check PINPOINT_SYNC_STATE_PATH"
-                ) from exc
-            raise StateStoreError(f"cannot open state store {self._path!r}: {exc}") from exc
-        self._refuse_newer(found)
+        # Switching to WAL and migrating need locks that SQLite may refuse at once, without
+        # its busy handler, while another process does the same: retry until the busy timeout.
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                self._prepare_once(conn)
+            except sqlite3.OperationalError as exc:
+                busy = getattr(exc, "sqlite_errorcode", None) in (
+                    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                if busy and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                raise StateStoreError(f"cannot open state store {self._path!r}: {exc}") from exc
+            except sqlite3.DatabaseError as exc:
+                if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
+                    raise NotADatabaseError(
+                        f"state store {self._path!r} is not an SQLite database ({exc}); "
+                        "check PINPOINT_SYNC_STATE_URL / PINPOINT_SYNC_STATE_PATH"
+                    ) from exc
+                raise StateStoreError(f"cannot open state store {self._path!r}: {exc}") from exc
+            return
+
+    def _prepare_once(self, conn: sqlite3.Connection) -> None:
+        self._refuse_newer(self._user_version(conn))
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        if found < SCHEMA_VERSION:
+        conn.execute("PRAGMA synchronous = FULL")
+        if self._migrate_at_open:
             self._migrate(conn)
 
     @staticmethod
@@ -146,223 +198,170 @@ class SqliteStateStore:
         if found > SCHEMA_VERSION:
             raise SchemaTooNewError(self._path, found, SCHEMA_VERSION)
 
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
+    @staticmethod
+    def _applied(conn: sqlite3.Connection) -> int:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone()
+        if exists is None:
+            return 0
+        row = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    def _migrate(self, conn: sqlite3.Connection) -> list[int]:
+        """Apply the missing migrations in one exclusive transaction; returns those applied."""
+        if self._applied(conn) >= SCHEMA_VERSION:
+            return []
+        conn.execute("BEGIN EXCLUSIVE")
         try:
-            # Read again under the write lock: another process may have migrated meanwhile.
-            found = self._user_version(conn)
-            self._refuse_newer(found)
-            for statements in _MIGRATIONS[found:]:
+            # Read again under the lock: another process may have migrated meanwhile.
+            legacy = self._user_version(conn)
+            self._refuse_newer(legacy)
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                " name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            applied = self._applied(conn)
+            now = SQLITE.ts(self._clock())
+            if applied == 0 and legacy > 0:
+                # A file from before schema_migrations: user_version says what it has.
+                for version, name, _ in SQLITE_MIGRATIONS[:legacy]:
+                    conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                                 (version, name, now))
+                applied = legacy
+            self._refuse_newer(applied)
+            done: list[int] = []
+            for version, name, statements in SQLITE_MIGRATIONS[applied:]:
                 for statement in statements:
                     conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                             (version, name, now))
+                done.append(version)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        return done
 
-    # -- plumbing --------------------------------------------------------------------------
+    async def migrate(self) -> list[int]:
+        """Apply the missing migrations now; returns the versions applied."""
+        return await self._call(self._migrate)
+
+    async def _schema_version(self) -> int:
+        return await self._call(self._applied)
+
+    async def synchronous_mode(self) -> int:
+        """``PRAGMA synchronous`` of the connection (2 is FULL)."""
+        def read(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+        return await self._call(read)
+
+    # -- plumbing -----------------------------------------------------------------------------
 
     def _open_conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            raise StoreClosedError(f"state store {self._path!r} is closed")
+            state = "closed" if self._closed else "not open"
+            raise StoreClosedError(f"state store {self._path!r} is {state}")
         return self._conn
 
-    @contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._open_conn()
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        executor = self._executor
+        if executor is None:
+            self._open_conn()
+            raise AssertionError("unreachable")
+
+        def run() -> T:
             try:
-                yield conn
+                return fn(self._open_conn())
+            except sqlite3.Error as exc:
+                raise StateStoreError(f"state store {self._path!r}: {exc}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(executor, run)
+
+    async def _run(self, op: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
+        """Queue ``op`` for the store's thread and wait until its transaction committed.
+
+        Group commit: the thread takes every operation queued by then and runs them in one
+        transaction, each inside its own savepoint (an operation that fails is rolled back
+        alone), so concurrent writers share one sync to disk instead of paying one each.
+        No caller hears of its result before the COMMIT that makes it durable.
+        """
+        executor = self._executor
+        if executor is None:
+            self._open_conn()
+            raise AssertionError("unreachable")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append(_Queued(op, write, future, loop))
+        executor.submit(self._drain)
+        result: T = await future
+        return result
+
+    def _drain(self) -> None:
+        """On the store's thread: run what is queued, in batches, one transaction each."""
+        while self._queue:
+            batch: list[_Queued] = []
+            while self._queue and len(batch) < _MAX_BATCH:
+                batch.append(self._queue.popleft())
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[_Queued]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn = self._open_conn()
+            conn.execute("BEGIN IMMEDIATE" if any(q.write for q in batch) else "BEGIN")
+            try:
+                for queued in batch:
+                    conn.execute("SAVEPOINT op")
+                    try:
+                        value: Any = _drive(queued.op(_SqliteTx(conn)))  # type: ignore[arg-type]
+                    except Exception as exc:  # noqa: BLE001 - handed to its caller
+                        conn.execute("ROLLBACK TO op")
+                        conn.execute("RELEASE op")
+                        outcomes.append((False, self._translate(exc)))
+                    else:
+                        conn.execute("RELEASE op")
+                        outcomes.append((True, value))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        except Exception as exc:  # noqa: BLE001 - the whole batch failed: each caller hears it
+            failure = self._translate(exc)
+            outcomes = [(False, failure)] * len(batch)
+        for queued, (ok, value) in zip(batch, outcomes, strict=True):
+            queued.loop.call_soon_threadsafe(_settle, queued.future, ok, value)
 
-    @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        """One read statement in autocommit mode: atomic on its own, and without the BEGIN and
-        COMMIT round trips (reads are on the hot path of every event)."""
-        with self._lock:
-            yield self._open_conn()
+    def _translate(self, exc: Exception) -> Exception:
+        if isinstance(exc, sqlite3.Error):
+            translated = StateStoreError(f"state store {self._path!r}: {exc}")
+            translated.__cause__ = exc
+            return translated
+        return exc
 
-    def _now(self) -> str:
-        return self._clock().astimezone(UTC).isoformat()
+    # -- lifecycle ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _effect(row: tuple[str, str, str, str, str | None, str, str]) -> EffectRecord:
-        key, team_id, kind, status, pinpoint_id, created_at, updated_at = row
-        return EffectRecord(
-            key=key,
-            team_id=team_id,
-            kind=kind,
-            status=EffectStatus(status),
-            pinpoint_id=pinpoint_id,
-            created_at=datetime.fromisoformat(created_at),
-            updated_at=datetime.fromisoformat(updated_at),
-        )
-
-    # -- candidates ------------------------------------------------------------------------
-
-    def load_candidate(self, team_id: str, candidate_id: str) -> CandidateState:
-        """Return the candidate's sync state, mapping and pending notes (insertion order)."""
-        with self._transaction(write=False) as conn:
-            row = conn.execute(
-                "SELECT synced, pinpoint_candidate_id, record_kind, record_id FROM candidates"
-                " WHERE team_id = ? AND candidate_id = ?",
-                (team_id, candidate_id),
-            ).fetchone()
-            notes = conn.execute(
-                "SELECT ref, text, event_id FROM pending_notes"
-                " WHERE team_id = ? AND candidate_id = ? ORDER BY seq",
-                (team_id, candidate_id),
-            ).fetchall()
-        pending = tuple(NoteDraft(ref=r, text=t, event_id=e) for r, t, e in notes)
-        if row is None:
-            return CandidateState(pending_notes=pending)
-        synced, pinpoint_candidate_id, record_kind, record_id = row
-        return CandidateState(
-            synced=bool(synced),
-            pinpoint_candidate_id=pinpoint_candidate_id,
-            record_kind=DestinationKind(record_kind) if record_kind is not None else None,
-            record_id=record_id,
-            pending_notes=pending,
-        )
-
-    def mark_synced(
-        self,
-        team_id: str,
-        candidate_id: str,
-        *,
-        pinpoint_candidate_id: str,
-        record_kind: DestinationKind,
-        record_id: str,
-    ) -> None:
-        """Record that the candidate exists in Pinpoint, with the ids it has there."""
-        with self._transaction(write=True) as conn:
-            conn.execute(
-                "INSERT INTO candidates (team_id, candidate_id, synced, pinpoint_candidate_id,"
-                " record_kind, record_id, updated_at) VALUES (?, ?, 1, ?, ?, ?, ?)"
-                " ON CONFLICT (team_id, candidate_id) DO UPDATE SET synced = 1,"
-                " pinpoint_candidate_id = excluded.pinpoint_candidate_id,"
-                " record_kind = excluded.record_kind, record_id = excluded.record_id,"
-                " updated_at = excluded.updated_at",
-                (
-                    team_id,
-                    candidate_id,
-                    pinpoint_candidate_id,
-                    DestinationKind(record_kind).value,
-                    record_id,
-                    self._now(),
-                ),
-            )
-
-    def add_pending_note(self, team_id: str, candidate_id: str, note: NoteDraft) -> None:
-        """Keep a backfill note; a ``ref`` already pending for the candidate is a no-op."""
-        with self._transaction(write=True) as conn:
-            conn.execute(
-                "INSERT INTO pending_notes (team_id, candidate_id, ref, text, event_id,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (team_id, candidate_id, ref) DO NOTHING",
-                (team_id, candidate_id, note.ref, note.text, note.event_id, self._now()),
-            )
-
-    def remove_pending_note(self, team_id: str, candidate_id: str, ref: str) -> None:
-        """Forget a pending note once written; an unknown ``ref`` is a no-op."""
-        with self._transaction(write=True) as conn:
-            conn.execute(
-                "DELETE FROM pending_notes WHERE team_id = ? AND candidate_id = ? AND ref = ?",
-                (team_id, candidate_id, ref),
-            )
-
-    # -- effect ledger ---------------------------------------------------------------------
-
-    def begin_effect(self, key: str, *, team_id: str, kind: str) -> EffectRecord:
-        """Record an effect's intent; return the existing entry unchanged if ``key`` is known."""
-        now = self._now()
-        with self._transaction(write=True) as conn:
-            conn.execute(
-                "INSERT INTO effects (key, team_id, kind, status, pinpoint_id, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, NULL, ?, ?)"
-                " ON CONFLICT (key) DO NOTHING",
-                (key, team_id, str(kind), EffectStatus.INTENDED.value, now, now),
-            )
-            row = conn.execute(_SELECT_EFFECTS + " WHERE key = ?", (key,)).fetchone()
-        return self._effect(row)
-
-    def complete_effect(self, key: str, pinpoint_id: str | None) -> None:
-        """Mark the effect done with Pinpoint's id (a known id is kept if this one is None)."""
-        with self._transaction(write=True) as conn:
-            cursor = conn.execute(
-                "UPDATE effects SET status = ?, pinpoint_id = COALESCE(?, pinpoint_id),"
-                " updated_at = ? WHERE key = ?",
-                (EffectStatus.DONE.value, pinpoint_id, self._now(), key),
-            )
-            if cursor.rowcount == 0:
-                raise UnknownEffectError(key)
-
-    def mark_done(self, key: str, *, team_id: str, kind: str,
-                  pinpoint_id: str | None = None) -> None:
-        """Record an effect as done in one transaction (intent and completion at once)."""
-        now = self._now()
-        with self._transaction(write=True) as conn:
-            conn.execute(
-                "INSERT INTO effects (key, team_id, kind, status, pinpoint_id, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET status = excluded.status,"
-                " pinpoint_id = COALESCE(excluded.pinpoint_id, effects.pinpoint_id),"
-                " updated_at = excluded.updated_at",
-                (key, team_id, str(kind), EffectStatus.DONE.value, pinpoint_id, now, now),
-            )
-
-    def discard_effect(self, key: str) -> None:
-        """Forget an ``INTENDED`` effect Pinpoint did not apply; a no-op for DONE or unknown."""
-        with self._transaction(write=True) as conn:
-            conn.execute(
-                "DELETE FROM effects WHERE key = ? AND status = ?",
-                (key, EffectStatus.INTENDED.value),
-            )
-
-    def get_effect(self, key: str) -> EffectRecord | None:
-        """Return the ledger entry for ``key``, if any."""
-        with self._reading() as conn:
-            row = conn.execute(_SELECT_EFFECTS + " WHERE key = ?", (key,)).fetchone()
-        return None if row is None else self._effect(row)
-
-    def intended_effects(self, team_id: str | None = None) -> list[EffectRecord]:
-        """Return the intents without a done mark, oldest first, for one team or all."""
-        query = _SELECT_EFFECTS + " WHERE status = ?"
-        params: tuple[str, ...] = (EffectStatus.INTENDED.value,)
-        if team_id is not None:
-            query += " AND team_id = ?"
-            params += (team_id,)
-        with self._transaction(write=False) as conn:
-            rows = conn.execute(query + " ORDER BY rowid", params).fetchall()
-        return [self._effect(row) for row in rows]
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def close(self) -> None:
+    async def close(self) -> None:
         """Close the database; a second call is a no-op."""
-        with self._lock:
+        self._closed = True
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+
+        def shut() -> None:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, shut)
+        finally:
+            executor.shutdown(wait=True)
 
     def __repr__(self) -> str:
-        state = "closed" if self._conn is None else "open"
+        state = "open" if self._conn is not None else ("closed" if self._closed else "new")
         return f"<SqliteStateStore {self._path!r} ({state})>"
 
 

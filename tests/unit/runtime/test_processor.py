@@ -30,7 +30,7 @@ from worker.runtime.processor import EventProcessor, Topics
 from worker.runtime.scheduler import ProcessResult
 from worker.runtime.settings_cache import SettingsCache, SettingsChange
 from worker.store.base import EffectStatus
-from worker.store.memory import InMemoryStateStore
+from worker.store.sqlite import SqliteStateStore
 from worker.tools.sample import CampaignGenerator, Candidate, SampleEvent, malformed_events
 from worker.tools.stack import settings_document
 
@@ -250,10 +250,12 @@ class DictSecrets:
 
 
 class Env:
-    """A processor wired to in-memory doubles, and ways to feed it events."""
+    """A processor wired to doubles and an SQLite store in memory, and ways to feed it events.
+
+    `create` opens the store; a bare ``Env()`` is for tests that replace it."""
 
     def __init__(self, **groups: Mapping[str, Any]) -> None:
-        self.store = InMemoryStateStore()
+        self.store = SqliteStateStore(":memory:")
         self.pinpoint = FakePinpoint()
         self.publisher = FakePublisher()
         self.metrics = Metrics(process_metrics=False)
@@ -264,6 +266,12 @@ class Env:
         self.cand = self.gen.candidate(TEAM, 1)
         self.offset = 0
         self.processor = self.build()
+
+    @classmethod
+    async def create(cls, **groups: Mapping[str, Any]) -> Env:
+        env = cls(**groups)
+        await env.store.open()
+        return env
 
     def build(self) -> EventProcessor:
         return EventProcessor(
@@ -296,8 +304,8 @@ class Env:
         value = self.metrics.registry.get_sample_value(f"pinpoint_sync_{name}", labels or {})
         return value or 0.0
 
-    def mark_synced(self, record: CreatedRecord) -> None:
-        self.store.mark_synced(TEAM, self.cand.id, pinpoint_candidate_id=record.candidate_id,
+    async def mark_synced(self, record: CreatedRecord) -> None:
+        await self.store.mark_synced(TEAM, self.cand.id, pinpoint_candidate_id=record.candidate_id,
                                record_kind=DestinationKind.JOB_SEEKER, record_id=record.ref.id)
 
 
@@ -314,7 +322,7 @@ def ext_ref(env: Env) -> str:
 
 async def test_added_creates_a_job_seeker_and_reports_it() -> None:
     """candidate.added pushes: one job seeker with the external reference, outcome synced."""
-    env = Env()
+    env = await Env.create()
     assert await env.run(env.event("candidate.added")) is ProcessResult.DONE
     assert env.pinpoint.ops() == ["find_record_by_external_reference",
                                   "find_people_by_email", "create_job_seeker"]
@@ -330,19 +338,20 @@ async def test_added_creates_a_job_seeker_and_reports_it() -> None:
     [js] = env.pinpoint.records_of(ext_ref(env))
     assert outcome["actions"] == [{"kind": "create_job_seeker", "pinpoint_id": js.id,
                                    "status": "applied"}]
-    assert env.store.load_candidate(TEAM, env.cand.id).record_id == js.id
-    effect = env.store.get_effect(f"record:{TEAM}:{env.cand.id}")
+    assert (await env.store.load_candidate(TEAM, env.cand.id)).record_id == js.id
+    effect = await env.store.get_effect(f"record:{TEAM}:{env.cand.id}")
     assert effect is not None
     assert effect.status is EffectStatus.DONE
-    assert env.store.intended_effects() == []
+    assert await env.store.intended_effects() == []
     assert env.sample("events_processed_total",
                       {"event_type": "com.sourcewhale.candidate.added", "outcome": "synced"}) == 1
 
 
 async def test_custom_fields_go_through_an_update_after_create() -> None:
     """Custom fields are not sent on create but written by an update of the new candidate."""
-    env = Env(field_mapping={"string": {"first_name": "first_name", "last_name": "last_name",
-                                        "email": "email", "job_title": "custom:42"}})
+    env = await Env.create(field_mapping={"string": {
+        "first_name": "first_name", "last_name": "last_name", "email": "email",
+        "job_title": "custom:42"}})
     await env.run(env.event("candidate.added"))
     assert env.pinpoint.ops() == ["find_record_by_external_reference",
                                   "find_people_by_email", "create_job_seeker",
@@ -355,7 +364,7 @@ async def test_custom_fields_go_through_an_update_after_create() -> None:
 
 async def test_mapped_campaign_creates_an_application() -> None:
     """A campaign mapped to a job lands as an application to that job."""
-    env = Env(destination={"campaign_jobs": {"camp-1": "job-9"}})
+    env = await Env.create(destination={"campaign_jobs": {"camp-1": "job-9"}})
     await env.run(env.event("candidate.added"))
     assert env.pinpoint.ops() == ["find_record_by_external_reference",
                                   "find_people_by_email", "create_application"]
@@ -363,13 +372,13 @@ async def test_mapped_campaign_creates_an_application() -> None:
     assert (job, ref) == ("job-9", ext_ref(env))
     [outcome] = env.publisher.outcomes()
     assert outcome["actions"][0]["kind"] == "create_application"
-    state = env.store.load_candidate(TEAM, env.cand.id)
+    state = await env.store.load_candidate(TEAM, env.cand.id)
     assert state.record_kind is DestinationKind.APPLICATION
 
 
 async def test_activity_of_a_synced_candidate_writes_a_note() -> None:
     """An outreach step of a synced candidate becomes one comment ending with its reference."""
-    env = Env()
+    env = await Env.create()
     await env.run(env.event("candidate.added"))
     sent = env.event("outreach.sent", minutes=5, step=email_step())
     await env.run(sent)
@@ -385,9 +394,9 @@ async def test_activity_of_a_synced_candidate_writes_a_note() -> None:
 
 async def test_manual_update_of_a_synced_candidate_updates_its_record() -> None:
     """candidate.updated of a synced candidate sends the changed fields, protected kept."""
-    env = Env(fields={"protected": ["last_name"]})
+    env = await Env.create(fields={"protected": ["last_name"]})
     await env.run(env.event("candidate.added"))
-    person_id = env.store.load_candidate(TEAM, env.cand.id).pinpoint_candidate_id
+    person_id = (await env.store.load_candidate(TEAM, env.cand.id)).pinpoint_candidate_id
     env.cand.snapshot["first_name"] = "Renamed"
     await env.run(env.event("candidate.updated", minutes=5, changed_fields=["first_name"]))
     op, (candidate_id, fields, protected) = env.pinpoint.calls[-1]
@@ -400,7 +409,7 @@ async def test_manual_update_of_a_synced_candidate_updates_its_record() -> None:
 
 async def test_backfilled_notes_are_written_in_order_on_push() -> None:
     """Notes kept before the push are written, oldest first, when the candidate syncs."""
-    env = Env(sync={"sync_upon": "replied", "only_notes_on_synced": True,
+    env = await Env.create(sync={"sync_upon": "replied", "only_notes_on_synced": True,
                     "backfill_on_sync": True})
     first = env.event("outreach.sent", step=email_step(1))
     second = env.event("outreach.sent", minutes=1, step=email_step(2))
@@ -408,18 +417,18 @@ async def test_backfilled_notes_are_written_in_order_on_push() -> None:
         await env.run(sample)
     assert env.pinpoint.calls == []
     assert [o["outcome"] for o in env.publisher.outcomes()] == ["deferred", "deferred"]
-    assert len(env.store.load_candidate(TEAM, env.cand.id).pending_notes) == 2
+    assert len((await env.store.load_candidate(TEAM, env.cand.id)).pending_notes) == 2
     reply = env.event("candidate.replied", minutes=2, reply={"channel": "email"})
     await env.run(reply)
     [js] = env.pinpoint.records_of(ext_ref(env))
     refs = [note_ref(TEAM, s.event_id) for s in (first, second, reply)]
     assert [c.body_text.rsplit(" ", 1)[-1] for c in env.pinpoint.comments[js]] == refs
-    assert env.store.load_candidate(TEAM, env.cand.id).pending_notes == ()
+    assert (await env.store.load_candidate(TEAM, env.cand.id)).pending_notes == ()
 
 
 async def test_inactive_integration_is_skipped_without_calls() -> None:
     """An inactive team's events are skipped (integration_inactive), never dead-lettered."""
-    env = Env()
+    env = await Env.create()
     env.set_settings(version=2, active=False)
     assert await env.run(env.event("candidate.added")) is ProcessResult.DONE
     assert env.pinpoint.calls == []
@@ -434,7 +443,7 @@ async def test_inactive_integration_is_skipped_without_calls() -> None:
 async def test_merge_by_email_updates_the_existing_person_with_protected_fields() -> None:
     """With merging on, a person found by e-mail is updated (protected fields only where empty)
     and no record is created."""
-    env = Env(fields={"protected": ["first_name", "phone"]})
+    env = await Env.create(fields={"protected": ["first_name", "phone"]})
     email = env.cand.snapshot["emails"][0]
     person = env.pinpoint.add_person(email, first_name="Existing", phone="")
     await env.run(env.event("candidate.added"))
@@ -445,7 +454,7 @@ async def test_merge_by_email_updates_the_existing_person_with_protected_fields(
     _, (candidate_id, _, protected) = env.pinpoint.calls[-1]
     assert candidate_id == person.id
     assert protected == frozenset({"first_name", "phone"})
-    state = env.store.load_candidate(TEAM, env.cand.id)
+    state = await env.store.load_candidate(TEAM, env.cand.id)
     assert (state.pinpoint_candidate_id, state.record_id) == (person.id, person.job_seeker_ids[0])
     [outcome] = env.publisher.outcomes()
     assert outcome["actions"] == [{"kind": "update_candidate", "pinpoint_id": person.id,
@@ -454,7 +463,7 @@ async def test_merge_by_email_updates_the_existing_person_with_protected_fields(
 
 async def test_do_not_merge_creates_a_new_record() -> None:
     """With do_not_merge, the first push creates a record even if the person exists."""
-    env = Env(general={"do_not_merge": True})
+    env = await Env.create(general={"do_not_merge": True})
     env.pinpoint.add_person(env.cand.snapshot["emails"][0], first_name="Existing")
     await env.run(env.event("candidate.added"))
     assert env.pinpoint.ops() == ["find_record_by_external_reference", "create_job_seeker"]
@@ -467,24 +476,26 @@ async def test_do_not_merge_creates_a_new_record() -> None:
 
 async def test_record_intended_before_a_crash_is_reconciled_not_duplicated() -> None:
     """An INTENDED record whose create landed is found by external reference, not re-created."""
-    env = Env(general={"do_not_merge": True})
-    env.store.begin_effect(f"record:{TEAM}:{env.cand.id}", team_id=TEAM, kind="create_job_seeker")
+    env = await Env.create(general={"do_not_merge": True})
+    await env.store.claim_effect(f"record:{TEAM}:{env.cand.id}", team_id=TEAM,
+                                 kind="create_job_seeker", fence=None, attempt_window_s=0)
     landed = env.pinpoint.add_record(RecordKind.JOB_SEEKERS, ext_ref(env))
     await env.run(env.event("candidate.added"))
     assert env.pinpoint.ops() == ["find_record_by_external_reference"]
     assert env.pinpoint.records_of(ext_ref(env)) == [landed.ref]
-    state = env.store.load_candidate(TEAM, env.cand.id)
+    state = await env.store.load_candidate(TEAM, env.cand.id)
     assert (state.synced, state.record_id) == (True, landed.ref.id)
     [outcome] = env.publisher.outcomes()
     assert outcome["actions"] == [{"kind": "create_job_seeker", "pinpoint_id": landed.ref.id,
                                    "status": "reconciled"}]
-    assert env.store.intended_effects() == []
+    assert await env.store.intended_effects() == []
 
 
 async def test_record_intended_but_never_sent_is_created_once() -> None:
     """An INTENDED record that Pinpoint does not hold is created (once)."""
-    env = Env(general={"do_not_merge": True})
-    env.store.begin_effect(f"record:{TEAM}:{env.cand.id}", team_id=TEAM, kind="create_job_seeker")
+    env = await Env.create(general={"do_not_merge": True})
+    await env.store.claim_effect(f"record:{TEAM}:{env.cand.id}", team_id=TEAM,
+                                 kind="create_job_seeker", fence=None, attempt_window_s=0)
     await env.run(env.event("candidate.added"))
     assert env.pinpoint.ops() == ["find_record_by_external_reference", "create_job_seeker"]
     assert len(env.pinpoint.records_of(ext_ref(env))) == 1
@@ -492,18 +503,20 @@ async def test_record_intended_but_never_sent_is_created_once() -> None:
 
 async def test_note_intended_before_a_crash_is_reconciled_by_its_marker() -> None:
     """An INTENDED note already in Pinpoint (found by its reference marker) is not re-sent."""
-    env = Env()
+    env = await Env.create()
     made = env.pinpoint.add_record(RecordKind.JOB_SEEKERS, ext_ref(env))
-    env.mark_synced(made)
+    await env.mark_synced(made)
     sent = env.event("outreach.sent", step=email_step())
     ref = note_ref(TEAM, sent.event_id)
-    env.store.begin_effect(f"note:{TEAM}:{ref}", team_id=TEAM, kind="write_comment")
+    await env.store.claim_effect(f"note:{TEAM}:{ref}", team_id=TEAM, kind="write_comment",
+                                 fence=None,
+                                 attempt_window_s=0)
     env.pinpoint.add_comment(made.ref, "other note\n\nSourceWhale ref: sw-000000000000")
     landed = env.pinpoint.add_comment(made.ref, f"Email sent (step 1)\n\nSourceWhale ref: {ref}")
     await env.run(sent)
     assert env.pinpoint.ops() == ["find_comment"]
     assert len(env.pinpoint.comments[made.ref]) == 2
-    effect = env.store.get_effect(f"note:{TEAM}:{ref}")
+    effect = await env.store.get_effect(f"note:{TEAM}:{ref}")
     assert effect is not None
     assert (effect.status, effect.pinpoint_id) == (EffectStatus.DONE, landed.id)
     [outcome] = env.publisher.outcomes()
@@ -513,12 +526,12 @@ async def test_note_intended_before_a_crash_is_reconciled_by_its_marker() -> Non
 
 async def test_note_intended_but_not_in_pinpoint_is_written_once() -> None:
     """An INTENDED note that Pinpoint does not hold is written after the check."""
-    env = Env()
+    env = await Env.create()
     made = env.pinpoint.add_record(RecordKind.JOB_SEEKERS, ext_ref(env))
-    env.mark_synced(made)
+    await env.mark_synced(made)
     sent = env.event("outreach.sent", step=email_step())
-    env.store.begin_effect(f"note:{TEAM}:{note_ref(TEAM, sent.event_id)}", team_id=TEAM,
-                           kind="write_comment")
+    await env.store.claim_effect(f"note:{TEAM}:{note_ref(TEAM, sent.event_id)}", team_id=TEAM,
+                                 kind="write_comment", fence=None, attempt_window_s=0)
     await env.run(sent)
     assert env.pinpoint.ops() == ["find_comment", "write_comment"]
     assert len(env.pinpoint.comments[made.ref]) == 1
@@ -526,14 +539,16 @@ async def test_note_intended_but_not_in_pinpoint_is_written_once() -> None:
 
 async def test_done_ledger_entries_are_not_sent_again() -> None:
     """A DONE record entry (crash before the state was saved) is taken from the ledger."""
-    env = Env()
+    env = await Env.create()
     made = env.pinpoint.add_record(RecordKind.JOB_SEEKERS, ext_ref(env))
     key = f"record:{TEAM}:{env.cand.id}"
-    env.store.begin_effect(key, team_id=TEAM, kind="create_job_seeker")
-    env.store.complete_effect(key, f"job_seekers/{made.ref.id}/{made.candidate_id}")
+    await env.store.claim_effect(key, team_id=TEAM, kind="create_job_seeker", fence=None,
+                                 attempt_window_s=0)
+    await env.store.complete_effect(key, f"job_seekers/{made.ref.id}/{made.candidate_id}",
+                                    fence=None)
     await env.run(env.event("candidate.added"))
     assert env.pinpoint.calls == []
-    state = env.store.load_candidate(TEAM, env.cand.id)
+    state = await env.store.load_candidate(TEAM, env.cand.id)
     assert (state.synced, state.record_id, state.pinpoint_candidate_id) == (
         True, made.ref.id, made.candidate_id)
     assert env.publisher.outcomes()[0]["actions"][0]["status"] == "reconciled"
@@ -541,13 +556,14 @@ async def test_done_ledger_entries_are_not_sent_again() -> None:
 
 async def test_done_note_entry_is_not_written_again() -> None:
     """A DONE note entry is reported as reconciled without any call."""
-    env = Env()
+    env = await Env.create()
     made = env.pinpoint.add_record(RecordKind.JOB_SEEKERS, ext_ref(env))
-    env.mark_synced(made)
+    await env.mark_synced(made)
     sent = env.event("outreach.sent", step=email_step())
     key = f"note:{TEAM}:{note_ref(TEAM, sent.event_id)}"
-    env.store.begin_effect(key, team_id=TEAM, kind="write_comment")
-    env.store.complete_effect(key, "cm-old")
+    await env.store.claim_effect(key, team_id=TEAM, kind="write_comment", fence=None,
+                                 attempt_window_s=0)
+    await env.store.complete_effect(key, "cm-old", fence=None)
     await env.run(sent)
     assert env.pinpoint.calls == []
     assert env.publisher.outcomes()[0]["actions"][0] == {
@@ -556,7 +572,7 @@ async def test_done_note_entry_is_not_written_again() -> None:
 
 async def test_redelivered_event_is_skipped() -> None:
     """An event processed before (redelivered after a crash before its commit) does nothing."""
-    env = Env()
+    env = await Env.create()
     added = env.event("candidate.added")
     await env.run(added)
     calls, sent = len(env.pinpoint.calls), len(env.publisher.sent)
@@ -572,14 +588,14 @@ async def test_redelivered_event_is_skipped() -> None:
 
 async def test_auth_error_pauses_the_team_and_keeps_the_event() -> None:
     """A refused key: TEAM_PAUSED, nothing published, the intent discarded; later it works."""
-    env = Env(general={"do_not_merge": True})
+    env = await Env.create(general={"do_not_merge": True})
     env.pinpoint.fail("create_job_seeker", AuthError("401", operation="create_job_seeker",
                                                      status=401))
     added = env.event("candidate.added")
     assert await env.run(added) is ProcessResult.TEAM_PAUSED
     assert env.publisher.sent == []
-    assert env.store.get_effect(f"record:{TEAM}:{env.cand.id}") is None
-    assert not env.store.load_candidate(TEAM, env.cand.id).synced
+    assert await env.store.get_effect(f"record:{TEAM}:{env.cand.id}") is None
+    assert not (await env.store.load_candidate(TEAM, env.cand.id)).synced
     assert await env.run(added) is ProcessResult.DONE
     assert len(env.pinpoint.records_of(ext_ref(env))) == 1
     assert env.publisher.outcomes()[0]["outcome"] == "synced"
@@ -587,7 +603,7 @@ async def test_auth_error_pauses_the_team_and_keeps_the_event() -> None:
 
 async def test_missing_secret_pauses_the_team() -> None:
     """A team whose api_key_ref resolves to nothing is paused, with no call and no publish."""
-    env = Env()
+    env = await Env.create()
     env.secrets.keys.clear()
     assert await env.run(env.event("candidate.added")) is ProcessResult.TEAM_PAUSED
     assert env.pinpoint.calls == []
@@ -597,7 +613,7 @@ async def test_missing_secret_pauses_the_team() -> None:
 async def test_invalid_request_is_dead_lettered_with_headers() -> None:
     """A request Pinpoint refuses as invalid: dead letter with all headers and the original
     bytes, outcome dead_lettered/pinpoint_invalid, intent discarded."""
-    env = Env(general={"do_not_merge": True})
+    env = await Env.create(general={"do_not_merge": True})
     env.pinpoint.fail("create_job_seeker", InvalidRequestError(
         "422", operation="create_job_seeker", status=422, detail="Email is invalid"))
     added = env.event("candidate.added")
@@ -615,14 +631,14 @@ async def test_invalid_request_is_dead_lettered_with_headers() -> None:
     datetime.fromisoformat(headers["dlq.first_failed_at"])
     [outcome] = env.publisher.outcomes()
     assert (outcome["outcome"], outcome["reason"]) == ("dead_lettered", "pinpoint_invalid")
-    assert env.store.get_effect(f"record:{TEAM}:{env.cand.id}") is None
+    assert await env.store.get_effect(f"record:{TEAM}:{env.cand.id}") is None
     assert env.sample("dead_letters_total", {"reason": "pinpoint_invalid"}) == 1
 
 
 async def test_dead_lettered_event_is_tried_again_when_redriven() -> None:
     """A dead-lettered event gets no done mark: redriven (or redelivered), it is applied again,
     and the effect it did apply before is not repeated."""
-    env = Env(general={"create_notes_upon": ["replied"]})
+    env = await Env.create(general={"create_notes_upon": ["replied"]})
     env.pinpoint.fail("write_comment", TransientError(
         "503", operation="write_comment", status=503, attempts=5))
     reply = env.event("candidate.replied", reply={"channel": "email", "snippet": "Sure"})
@@ -640,7 +656,7 @@ async def test_dead_lettered_event_is_tried_again_when_redriven() -> None:
 async def test_spent_retry_budget_is_dead_lettered() -> None:
     """A transient failure past its retry budget is dead-lettered as retries_exhausted, with
     its attempts; the intent stays (the request may have landed)."""
-    env = Env()
+    env = await Env.create()
     env.pinpoint.fail("create_job_seeker", TransientError(
         "503", operation="create_job_seeker", status=503, attempts=5))
     assert await env.run(env.event("candidate.added")) is ProcessResult.DONE
@@ -649,7 +665,7 @@ async def test_spent_retry_budget_is_dead_lettered() -> None:
     assert headers["dlq.attempts"] == "5"
     [outcome] = env.publisher.outcomes()
     assert (outcome["outcome"], outcome["reason"]) == ("dead_lettered", "retries_exhausted")
-    effect = env.store.get_effect(f"record:{TEAM}:{env.cand.id}")
+    effect = await env.store.get_effect(f"record:{TEAM}:{env.cand.id}")
     assert effect is not None
     assert effect.status is EffectStatus.INTENDED
 
@@ -662,7 +678,7 @@ async def test_spent_retry_budget_is_dead_lettered() -> None:
 ])
 async def test_bad_event_bytes_are_dead_lettered(index: int, reason: str) -> None:
     """Undecodable and invalid events go to the DLQ with their reason and original bytes."""
-    env = Env()
+    env = await Env.create()
     key, value = malformed_events(TEAM)[index]
     assert await env.process(env.record(key, value)) is ProcessResult.DONE
     [(dl_key, dl_value, headers)] = env.publisher.dead_letters()
@@ -677,7 +693,7 @@ async def test_bad_event_bytes_are_dead_lettered(index: int, reason: str) -> Non
 
 async def test_null_value_is_dead_lettered() -> None:
     """A record without a value is an invalid event."""
-    env = Env()
+    env = await Env.create()
     assert await env.process(env.record(b"acme:c1", None)) is ProcessResult.DONE
     [(_, value, headers)] = env.publisher.dead_letters()
     assert value is None
@@ -686,7 +702,7 @@ async def test_null_value_is_dead_lettered() -> None:
 
 async def test_key_not_matching_the_event_is_dead_lettered() -> None:
     """A record key that is not data.team_id:data.candidate.id is dead-lettered, untouched."""
-    env = Env()
+    env = await Env.create()
     added = env.event("candidate.added")
     assert await env.process(env.record(b"acme:someone-else", added.value)) is (
         ProcessResult.DONE)
@@ -699,7 +715,7 @@ async def test_key_not_matching_the_event_is_dead_lettered() -> None:
 
 async def test_publisher_failing_transiently_is_retried_until_it_succeeds() -> None:
     """Publishing that fails is retried (nothing lost) and counted."""
-    env = Env()
+    env = await Env.create()
     env.publisher.fail_first = 3
     assert await env.run(env.event("candidate.added")) is ProcessResult.DONE
     assert len(env.publisher.outcomes()) == 1
@@ -713,7 +729,7 @@ async def test_publisher_failing_transiently_is_retried_until_it_succeeds() -> N
 async def test_invalid_update_after_create_does_not_duplicate_the_record() -> None:
     """A record created before a refused custom-field update keeps its intent: the next push
     finds it by external reference instead of creating a second record."""
-    env = Env(general={"do_not_merge": True},
+    env = await Env.create(general={"do_not_merge": True},
               field_mapping={"string": {"first_name": "first_name", "last_name": "last_name",
                                         "email": "email", "job_title": "custom:404"}})
     env.pinpoint.fail("update_person", InvalidRequestError(
@@ -727,7 +743,7 @@ async def test_invalid_update_after_create_does_not_duplicate_the_record() -> No
 async def test_auth_error_after_create_does_not_duplicate_the_application() -> None:
     """A key refused between creating an application and filling its custom fields: once the
     team resumes, the event reconciles the application instead of creating another."""
-    env = Env(destination={"campaign_jobs": {"camp-1": "job-9"}},
+    env = await Env.create(destination={"campaign_jobs": {"camp-1": "job-9"}},
               field_mapping={"string": {"first_name": "first_name", "last_name": "last_name",
                                         "email": "email", "job_title": "custom:7"}})
     env.pinpoint.fail("update_person", AuthError("401", operation="update_person",
@@ -741,7 +757,7 @@ async def test_auth_error_after_create_does_not_duplicate_the_application() -> N
 async def test_backfill_interrupted_by_auth_error_writes_every_note_after_resume() -> None:
     """A key refused in the middle of writing backfilled notes: once the team resumes, every
     kept note is still written."""
-    env = Env(sync={"sync_upon": "replied", "only_notes_on_synced": True,
+    env = await Env.create(sync={"sync_upon": "replied", "only_notes_on_synced": True,
                     "backfill_on_sync": True})
     first = env.event("outreach.sent", step=email_step(1))
     second = env.event("outreach.sent", minutes=1, step=email_step(2))
@@ -769,15 +785,16 @@ async def test_a_job_seeker_made_before_a_crash_is_kept_when_the_campaign_now_ma
 ) -> None:
     """A job seeker created before a crash is found when the next push would make an
     application (the campaign was mapped to a job meanwhile): still exactly one record."""
-    env = Env(destination={"campaign_jobs": {"camp-1": "job-9"}})
-    env.store.begin_effect(f"record:{TEAM}:{env.cand.id}", team_id=TEAM, kind="create_job_seeker")
+    env = await Env.create(destination={"campaign_jobs": {"camp-1": "job-9"}})
+    await env.store.claim_effect(f"record:{TEAM}:{env.cand.id}", team_id=TEAM,
+                                 kind="create_job_seeker", fence=None, attempt_window_s=0)
     landed = env.pinpoint.add_record(RecordKind.JOB_SEEKERS, ext_ref(env))
     await env.run(env.event("candidate.added"))
     assert "create_application" not in env.pinpoint.ops()
     assert env.pinpoint.calls[0] == ("find_record_by_external_reference",
                                      (ext_ref(env), RecordKind.APPLICATIONS))
     assert env.pinpoint.records_of(ext_ref(env)) == [landed.ref]
-    state = env.store.load_candidate(TEAM, env.cand.id)
+    state = await env.store.load_candidate(TEAM, env.cand.id)
     assert (state.record_kind, state.record_id) == (DestinationKind.JOB_SEEKER, landed.ref.id)
     [outcome] = env.publisher.outcomes()
     assert outcome["actions"] == [{"kind": "create_job_seeker", "pinpoint_id": landed.ref.id,
@@ -788,16 +805,16 @@ async def test_a_note_on_a_deleted_record_goes_to_the_record_found_by_external_r
 ) -> None:
     """A 404 on the record the store knows re-resolves it by external reference; the note is
     written there and the store learns the record."""
-    env = Env()
+    env = await Env.create()
     old = env.pinpoint.add_record(RecordKind.JOB_SEEKERS, ext_ref(env))
-    env.mark_synced(old)
+    await env.mark_synced(old)
     env.pinpoint.delete_record(old.ref)
     moved = env.pinpoint.add_record(RecordKind.APPLICATIONS, ext_ref(env))
     await env.run(env.event("outreach.sent", step=email_step()))
     assert env.pinpoint.ops() == ["write_comment", "find_record_by_external_reference",
                                   "find_comment", "write_comment"]
     assert len(env.pinpoint.comments[moved.ref]) == 1
-    state = env.store.load_candidate(TEAM, env.cand.id)
+    state = await env.store.load_candidate(TEAM, env.cand.id)
     assert (state.record_kind, state.record_id, state.pinpoint_candidate_id) == (
         DestinationKind.APPLICATION, moved.ref.id, moved.candidate_id)
     [outcome] = env.publisher.outcomes()
@@ -808,16 +825,16 @@ async def test_a_note_on_a_deleted_record_goes_to_the_record_found_by_external_r
 async def test_a_note_on_a_record_gone_for_good_pushes_the_candidate_again() -> None:
     """A 404 on a known record that no record replaces treats the candidate as not yet
     synced: it is pushed again (one new record) and the note written on it."""
-    env = Env()
+    env = await Env.create()
     old = env.pinpoint.add_record(RecordKind.JOB_SEEKERS, ext_ref(env))
-    env.mark_synced(old)
+    await env.mark_synced(old)
     env.pinpoint.delete_record(old.ref)
     await env.run(env.event("outreach.sent", step=email_step()))
     [again] = env.pinpoint.records_of(ext_ref(env))
     assert again != old.ref
     assert len(env.pinpoint.comments[again]) == 1
-    assert env.store.load_candidate(TEAM, env.cand.id).record_id == again.id
-    effect = env.store.get_effect(f"record:{TEAM}:{env.cand.id}")
+    assert (await env.store.load_candidate(TEAM, env.cand.id)).record_id == again.id
+    effect = await env.store.get_effect(f"record:{TEAM}:{env.cand.id}")
     assert effect is not None
     assert effect.pinpoint_id is not None
     assert f"/{again.id}/" in effect.pinpoint_id
@@ -834,9 +851,9 @@ async def test_a_note_on_a_record_gone_for_good_pushes_the_candidate_again() -> 
 async def test_an_update_of_a_person_merged_away_follows_the_record() -> None:
     """A 404 on the person's PUT finds the record by external reference and updates the
     person it now belongs to."""
-    env = Env()
+    env = await Env.create()
     made = env.pinpoint.add_record(RecordKind.JOB_SEEKERS, ext_ref(env))
-    env.mark_synced(made)
+    await env.mark_synced(made)
     survivor = env.pinpoint.add_person("someone@example.com")
     env.pinpoint.records[made.ref] = (survivor.id, ext_ref(env))
     del env.pinpoint.candidates[made.candidate_id]
@@ -844,7 +861,7 @@ async def test_an_update_of_a_person_merged_away_follows_the_record() -> None:
     assert env.pinpoint.ops() == ["update_person", "find_record_by_external_reference",
                                   "update_person"]
     assert survivor.attributes["first_name"] == env.cand.snapshot["first_name"]
-    assert env.store.load_candidate(TEAM, env.cand.id).pinpoint_candidate_id == survivor.id
+    assert (await env.store.load_candidate(TEAM, env.cand.id)).pinpoint_candidate_id == survivor.id
     [outcome] = env.publisher.outcomes()
     assert outcome["outcome"] == "updated"
 
@@ -852,13 +869,13 @@ async def test_an_update_of_a_person_merged_away_follows_the_record() -> None:
 async def test_an_update_of_a_record_gone_for_good_is_not_dead_lettered() -> None:
     """An update whose record and person are gone is decided again as for an unsynced
     candidate (updates never push): skipped, not dead-lettered."""
-    env = Env()
+    env = await Env.create()
     made = env.pinpoint.add_record(RecordKind.JOB_SEEKERS, ext_ref(env))
-    env.mark_synced(made)
+    await env.mark_synced(made)
     env.pinpoint.delete_record(made.ref)
     del env.pinpoint.candidates[made.candidate_id]
     await env.run(env.event("candidate.updated", changed_fields=["first_name"]))
     [outcome] = env.publisher.outcomes()
     assert (outcome["outcome"], outcome["reason"]) == ("skipped", "not_synced_yet")
     assert env.publisher.dead_letters() == []
-    assert env.store.intended_effects() == []
+    assert await env.store.intended_effects() == []

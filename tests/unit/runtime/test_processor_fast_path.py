@@ -132,7 +132,7 @@ def without_time(outcome: dict[str, Any]) -> dict[str, Any]:
 
 async def outcome_of_process(team: str, sample: SampleEvent) -> dict[str, Any]:
     """The outcome record process() publishes for the same event and team settings."""
-    env = Env()
+    env = await Env.create()
     configure(env, team)
     assert await env.process(env.record(sample.key, sample.value)) is ProcessResult.DONE
     [outcome] = env.publisher.outcomes()
