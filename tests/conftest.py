@@ -1,5 +1,6 @@
 """Shared fixtures: one real Kafka broker and one real PostgreSQL server per test session, and
-per-test topics, group ids and database schemas.
+per-test topics, group ids and database schemas; a second local broker with secured listeners
+(SASL_SSL, SSL) for the tests that need one.
 
 The broker is chosen in this order (docs/testing.md):
 1. ``KAFKA_BOOTSTRAP_SERVERS`` when set (an externally given broker always wins);
@@ -70,6 +71,48 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                      f"{broker.bootstrap_servers}; log {broker.log_file}]\n")
     try:
         yield broker.bootstrap_servers
+    finally:
+        broker.stop()
+
+
+@dataclass(frozen=True)
+class SecureKafka:
+    """A broker with SASL_SSL (SCRAM-SHA-512) and SSL listeners, and what clients need."""
+
+    plaintext: str
+    """Its PLAINTEXT listener, for the tests' own set-up and inspection."""
+    sasl_ssl: str
+    ssl: str
+    ca_file: Path
+    """The CA that signed the broker's certificate."""
+    other_ca_file: Path
+    """A CA that did not."""
+    username: str
+    password: str
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKafka]:
+    """A second local broker with secured listeners, shared by the whole session (its
+    certificate made fresh by the test, its SCRAM user created when it is formatted)."""
+    from tests.tls import make_test_pki  # noqa: PLC0415
+    from worker.kafka.broker import BrokerSecurity, LocalKafkaBroker  # noqa: PLC0415
+
+    root = tmp_path_factory.mktemp("secure-kafka")
+    pki = make_test_pki(root / "pki")
+    username, password = "pinpoint-sync", "scram-" + uuid.uuid4().hex
+    broker = LocalKafkaBroker(port=0, run_dir=root / "run", security=BrokerSecurity(
+        keystore_pem=pki.broker_keystore, scram_users={username: password}))
+    t0 = time.monotonic()
+    broker.start()
+    sys.stderr.write(f"\n[secured local Kafka broker ready in {time.monotonic() - t0:.1f}s: "
+                     f"SASL_SSL {broker.sasl_ssl_bootstrap_servers}, SSL "
+                     f"{broker.ssl_bootstrap_servers}; log {broker.log_file}]\n")
+    try:
+        yield SecureKafka(plaintext=broker.bootstrap_servers,
+                          sasl_ssl=broker.sasl_ssl_bootstrap_servers,
+                          ssl=broker.ssl_bootstrap_servers, ca_file=pki.ca,
+                          other_ca_file=pki.other_ca, username=username, password=password)
     finally:
         broker.stop()
 

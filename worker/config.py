@@ -9,15 +9,17 @@ unit test keeps that file equal to it, so the documentation cannot drift.
 Rules beyond single fields (checked together, reported together):
 
 - ``KAFKA_SECURITY_PROTOCOL`` ``SASL_PLAINTEXT``/``SASL_SSL`` needs ``KAFKA_SASL_MECHANISM``,
-  ``KAFKA_SASL_USERNAME`` and ``KAFKA_SASL_PASSWORD``; SASL settings with another protocol are
-  refused (they would be silently unused);
+  ``KAFKA_SASL_USERNAME`` and ``KAFKA_SASL_PASSWORD`` (or a ``kafka-sasl-password`` file in
+  ``SECRETS_DIR``); SASL settings with another protocol are refused (they would be silently
+  unused);
 - TLS files (``KAFKA_SSL_*``) need ``SSL`` or ``SASL_SSL``, must exist, and a certificate and
   its key come together;
 - limits nest: ``MAX_INFLIGHT_PER_TEAM`` ≤ ``MAX_INFLIGHT``, ``PARTITION_BUFFER`` ≤
   ``MAX_BUFFERED``, ``RETRY_BASE_DELAY_S`` ≤ ``RETRY_MAX_DELAY_S``,
   ``PINPOINT_CONNECT_TIMEOUT_S`` ≤ ``PINPOINT_TIMEOUT_S``, ``SESSION_TIMEOUT_MS`` <
   ``MAX_POLL_INTERVAL_MS``, and ``REVOKE_TIMEOUT_S`` below ``MAX_POLL_INTERVAL_MS`` (a revoke
-  is finished inside the consumer's poll loop).
+  is finished inside the consumer's poll loop) and below ``REBALANCE_STUCK_S`` (a revoke is part
+  of a rebalance).
 
 Secret values (``KAFKA_SASL_PASSWORD``) never appear in a repr, a message or the rendered doc.
 A variable that looks like a misspelt setting (``PINPOINT_SYNC_KAFKA_BOOTSTRAP_SERVER``) is
@@ -37,6 +39,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "PINPOINT_SYNC_"
+KAFKA_SASL_PASSWORD_FILE = "kafka-sasl-password"  # noqa: S105 - a file name, not a secret
+"""The file in ``SECRETS_DIR`` that may hold the SASL password (a mounted Kubernetes Secret)."""
 
 #: ``PINPOINT_SYNC_*`` names read by other parts than this model (never reported as typos).
 OTHER_VARIABLES: Mapping[str, str] = {
@@ -163,7 +167,9 @@ class WorkerConfig(BaseSettings):
         None, description="SASL username; required with a SASL protocol.",
     )
     kafka_sasl_password: SecretStr | None = Field(
-        None, description="SASL password; required with a SASL protocol (never logged).",
+        None,
+        description="SASL password (never logged); required with a SASL protocol unless a "
+        f"`{KAFKA_SASL_PASSWORD_FILE}` file in `SECRETS_DIR` holds it (this variable wins).",
     )
     kafka_ssl_cafile: Path | None = Field(
         None,
@@ -299,6 +305,11 @@ class WorkerConfig(BaseSettings):
         300000, ge=1000,
         description="Longest pause between two polls before the member leaves the group.",
     )
+    rebalance_stuck_s: float = Field(
+        300.0, gt=0,
+        description="Seconds the consumer may spend in one rebalance (or joining its group) "
+        "before `/healthz` fails; must be above `REVOKE_TIMEOUT_S`.",
+    )
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -372,8 +383,18 @@ class WorkerConfig(BaseSettings):
             "kafka_sasl_password": self.kafka_sasl_password,
         }
         if protocol in _SASL:
+            password_file = self.secrets_dir / KAFKA_SASL_PASSWORD_FILE
+            if self.kafka_sasl_password is None and password_file.is_file():
+                try:
+                    sasl["kafka_sasl_password"] = _read_secret(password_file)
+                except OSError as exc:
+                    problems.append((env_name("kafka_sasl_password"),
+                                     f"cannot read {password_file}: {exc.strerror}"))
+                    sasl["kafka_sasl_password"] = ""
             problems.extend(
-                (env_name(name), f"required with KAFKA_SECURITY_PROTOCOL={protocol.value}")
+                (env_name(name), f"required with KAFKA_SECURITY_PROTOCOL={protocol.value}"
+                 + (f" (or a {KAFKA_SASL_PASSWORD_FILE} file in SECRETS_DIR)"
+                    if name == "kafka_sasl_password" else ""))
                 for name, value in sasl.items() if value is None
             )
         else:
@@ -416,6 +437,7 @@ class WorkerConfig(BaseSettings):
         at_most("retry_base_delay_s", "retry_max_delay_s")
         at_most("pinpoint_connect_timeout_s", "pinpoint_timeout_s")
         at_most("session_timeout_ms", "max_poll_interval_ms", strict=True)
+        at_most("revoke_timeout_s", "rebalance_stuck_s", strict=True)
         if self.revoke_timeout_s * 1000 >= self.max_poll_interval_ms:
             problems.append((env_name("revoke_timeout_s"),
                              f"must be below {env_name('max_poll_interval_ms')} "
@@ -439,10 +461,9 @@ class WorkerConfig(BaseSettings):
         }
         if self.kafka_security_protocol in _SASL:
             assert self.kafka_sasl_mechanism is not None
-            assert self.kafka_sasl_password is not None
             options["sasl_mechanism"] = self.kafka_sasl_mechanism.value
             options["sasl_plain_username"] = self.kafka_sasl_username
-            options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+            options["sasl_plain_password"] = self.sasl_password()
         if self.kafka_security_protocol in _TLS:
             for key, path in (("ssl_cafile", self.kafka_ssl_cafile),
                               ("ssl_certfile", self.kafka_ssl_certfile),
@@ -485,9 +506,22 @@ class WorkerConfig(BaseSettings):
             return None
         return text or None
 
+    def sasl_password(self) -> str:
+        """The SASL password: ``KAFKA_SASL_PASSWORD``, else the ``kafka-sasl-password`` file in
+        ``SECRETS_DIR`` (read now, so a rotated Secret is picked up at the next start)."""
+        if self.kafka_sasl_password is not None:
+            return self.kafka_sasl_password.get_secret_value()
+        secret = _read_secret(self.secrets_dir / KAFKA_SASL_PASSWORD_FILE)
+        return secret.get_secret_value()
+
     def pinpoint_url(self, subdomain: str) -> str:
         """The base URL of one team's Pinpoint account."""
         return self.pinpoint_base_url.format(subdomain=subdomain)
+
+
+def _read_secret(path: Path) -> SecretStr:
+    """A secret file's content without its trailing line break (as ``kubectl`` may add one)."""
+    return SecretStr(path.read_text(encoding="utf-8").rstrip("\r\n"))
 
 
 def _describe(error: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -583,13 +617,15 @@ def render_config_doc() -> str:
         "",
         "- a SASL protocol (`SASL_PLAINTEXT`, `SASL_SSL`) needs",
         "  `PINPOINT_SYNC_KAFKA_SASL_MECHANISM`, `PINPOINT_SYNC_KAFKA_SASL_USERNAME` and",
-        "  `PINPOINT_SYNC_KAFKA_SASL_PASSWORD`; SASL settings with another protocol are refused;",
+        "  `PINPOINT_SYNC_KAFKA_SASL_PASSWORD` (or the password in a",
+        f"  `{KAFKA_SASL_PASSWORD_FILE}` file in `SECRETS_DIR`); SASL settings with another",
+        "  protocol are refused;",
         "- TLS files need `SSL` or `SASL_SSL` and must exist; a client certificate and its key",
         "  come together;",
         "- `MAX_INFLIGHT_PER_TEAM` ≤ `MAX_INFLIGHT`, `PARTITION_BUFFER` ≤ `MAX_BUFFERED`,",
         "  `RETRY_BASE_DELAY_S` ≤ `RETRY_MAX_DELAY_S`, `PINPOINT_CONNECT_TIMEOUT_S` ≤",
         "  `PINPOINT_TIMEOUT_S`, `SESSION_TIMEOUT_MS` < `MAX_POLL_INTERVAL_MS`, and",
-        "  `REVOKE_TIMEOUT_S` below `MAX_POLL_INTERVAL_MS`;",
+        "  `REVOKE_TIMEOUT_S` below `MAX_POLL_INTERVAL_MS` and below `REBALANCE_STUCK_S`;",
         "- a variable with the prefix that is close to a setting's name (a likely typo) is an",
         "  error.",
         "",

@@ -45,6 +45,11 @@ DLQ_HEADERS: Final = {
     "dlq.attempts": "how many times processing was attempted (decimal)",
     "dlq.first_failed_at": "when the first attempt failed (RFC 3339, UTC)",
 }
+DLQ_OPTIONAL_HEADERS: Final = {
+    "dlq.truncated": "only on a dead letter too large for the dead-letter topic: `true`, and "
+    "the value is a JSON digest of the original (size, sha256, head_base64) instead of its bytes",
+    "dlq.original.size": "with dlq.truncated: the original value's size in bytes (decimal)",
+}
 
 
 def _finish(schema: dict[str, Any], name: str, title: str | None = None) -> dict[str, Any]:
@@ -90,7 +95,8 @@ def asyncapi() -> dict[str, Any]:
     headers = {
         "type": "object",
         "properties": {
-            name: {"type": "string", "description": text} for name, text in DLQ_HEADERS.items()
+            name: {"type": "string", "description": text}
+            for name, text in {**DLQ_HEADERS, **DLQ_OPTIONAL_HEADERS}.items()
         },
         "required": list(DLQ_HEADERS),
     }

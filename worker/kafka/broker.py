@@ -20,9 +20,12 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+
+from worker.core.limits import MAX_DEAD_LETTER_BYTES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
@@ -109,12 +112,33 @@ def _java() -> str:
     return java
 
 
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """Secured listeners beside the PLAINTEXT one: SASL_SSL (SCRAM-SHA-512) and SSL (TLS only).
+
+    ``keystore_pem`` holds the broker's private key (unencrypted PKCS#8) followed by its
+    certificate chain, read as a PEM keystore (``ssl.keystore.type=PEM``); the certificate must
+    name 127.0.0.1 for clients to verify it. ``scram_users`` (name → password) are written into
+    the metadata log when the data dir is formatted (``--add-scram``, KRaft keeps SCRAM
+    credentials there). No client certificate is asked for, and no authorizer is set: the
+    listeners test authentication and encryption, not ACLs. Ports of 0 are picked free.
+    """
+
+    keystore_pem: Path
+    scram_users: Mapping[str, str] = field(default_factory=dict)
+    sasl_ssl_port: int = 0
+    ssl_port: int = 0
+
+
 @dataclass
 class LocalKafkaBroker:
     """One combined broker+controller on 127.0.0.1, with a fresh data dir per start.
 
     ``port`` is the client (PLAINTEXT) port; 0 picks a free one. ``run_dir`` holds ``data/``,
     ``logs/server.log`` and the generated configuration; it is wiped at start, kept after stop.
+    With ``security``, SASL_SSL and SSL listeners are opened too (`sasl_ssl_bootstrap_servers`,
+    `ssl_bootstrap_servers`); the PLAINTEXT one stays for the controller, the broker itself and
+    the readiness probe.
     """
 
     port: int = 9092
@@ -123,12 +147,24 @@ class LocalKafkaBroker:
     host: str = "127.0.0.1"
     heap: str = "512m"
     libs: Path | None = None
+    security: BrokerSecurity | None = None
+    _secured_ports: tuple[int, int] = field(default=(0, 0), init=False, repr=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     started_in: float | None = field(default=None, init=False)
 
     @property
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def sasl_ssl_bootstrap_servers(self) -> str:
+        """The SASL_SSL listener's address (with ``security``, once started)."""
+        return f"{self.host}:{self._secured_ports[0]}"
+
+    @property
+    def ssl_bootstrap_servers(self) -> str:
+        """The SSL (TLS only) listener's address (with ``security``, once started)."""
+        return f"{self.host}:{self._secured_ports[1]}"
 
     @property
     def log_file(self) -> Path:
@@ -157,6 +193,9 @@ class LocalKafkaBroker:
             )
         if self.controller_port == 0:
             self.controller_port = free_port(self.host)
+        if self.security is not None:
+            self._secured_ports = (self.security.sasl_ssl_port or free_port(self.host),
+                                   self.security.ssl_port or free_port(self.host))
         libs = ensure_jars(self.libs)
         run_dir = self._run_dir
         if run_dir.exists():
@@ -175,7 +214,7 @@ class LocalKafkaBroker:
         cluster_id = _cluster_id()
         fmt = subprocess.run(  # noqa: S603
             [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
-             "--standalone"],
+             "--standalone", *self._scram_arguments()],
             capture_output=True, text=True, check=False,
         )
         if fmt.returncode != 0:
@@ -194,16 +233,48 @@ class LocalKafkaBroker:
         self.started_in = time.monotonic() - t0
         return self.bootstrap_servers
 
+    def _scram_arguments(self) -> list[str]:
+        users = self.security.scram_users if self.security is not None else {}
+        arguments: list[str] = []
+        for name, password in users.items():
+            if any(c in name + password for c in ",=[]\"\n"):
+                raise BrokerError(f"SCRAM user {name!r}: names and passwords may not contain"
+                                  " , = [ ] \" or line breaks (the storage tool's syntax)")
+            arguments += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
+        return arguments
+
+    def _listeners(self) -> dict[str, str]:
+        """The listener settings: PLAINTEXT and CONTROLLER, plus the secured ones if any."""
+        listeners = {"PLAINTEXT": self.port, "CONTROLLER": self.controller_port}
+        protocols = {"PLAINTEXT": "PLAINTEXT", "CONTROLLER": "PLAINTEXT"}
+        extra: dict[str, str] = {}
+        if self.security is not None:
+            listeners.update(SASL_SSL=self._secured_ports[0], SSL=self._secured_ports[1])
+            protocols.update(SASL_SSL="SASL_SSL", SSL="SSL")
+            extra = {
+                "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+                "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                "ssl.keystore.type": "PEM",
+                "ssl.keystore.location": str(self.security.keystore_pem),
+                "ssl.client.auth": "none",
+            }
+        bound = ",".join(f"{name}://{self.host}:{port}" for name, port in listeners.items())
+        return {
+            "listeners": bound,
+            "advertised.listeners": bound,
+            "listener.security.protocol.map": ",".join(f"{k}:{v}" for k, v in protocols.items()),
+            **extra,
+        }
+
     def _write_config(self, run_dir: Path) -> Path:
         data = run_dir / "data"
         lines = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.listener.names": "CONTROLLER",
-            "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
+            **self._listeners(),
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "controller.quorum.bootstrap.servers": f"{self.host}:{self.controller_port}",
             "log.dirs": str(data),
             "num.partitions": "1",
@@ -216,6 +287,9 @@ class LocalKafkaBroker:
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "true",
+            # Topics made without their own limit (as tests make them) take any dead letter
+            # of an event the contract accepts, headers included (see worker/core/limits.py).
+            "message.max.bytes": str(MAX_DEAD_LETTER_BYTES),
             "log.segment.bytes": str(64 * 1024 * 1024),
             "log.cleaner.backoff.ms": "1000",
         }

@@ -15,6 +15,10 @@ revoked. On revoke, the listener (which kafka-python runs on its network thread)
 to finish the work of those partitions and waits for the offsets to commit, bounded by a
 deadline, then commits them before the partitions are handed over. On loss (the member was
 evicted), nothing is committed: the runtime only drops what it held.
+
+`rebalancing_seconds` tells how long the member has been out of a stable group membership
+(joining at start, or rebalancing since): read after every poll, so a member stuck in a
+rebalance that never completes is seen as such while its poll loop itself keeps beating.
 """
 
 from __future__ import annotations
@@ -125,6 +129,7 @@ class GroupConsumer(threading.Thread):
         self._consumer: KafkaConsumer | None = None
         self._final_offsets: Mapping[PartitionId, int] | None = None
         self._joined = False
+        self._unstable_since: float | None = time.monotonic()
         self.error: BaseException | None = None
         self.started = threading.Event()
 
@@ -154,6 +159,17 @@ class GroupConsumer(threading.Thread):
         self._stop_event.set()
         if self.is_alive():
             self.join(timeout)
+
+    def rebalancing_seconds(self) -> float:
+        """Seconds since the membership stopped being stable (0 while it is stable)."""
+        since = self._unstable_since
+        return 0.0 if since is None else max(0.0, time.monotonic() - since)
+
+    def _track_membership(self, stable: bool) -> None:
+        if stable:
+            self._unstable_since = None
+        elif self._unstable_since is None:
+            self._unstable_since = time.monotonic()
 
     # ---- the thread -----------------------------------------------------------------------------
 
@@ -199,7 +215,9 @@ class GroupConsumer(threading.Thread):
                 batch = consumer.poll(timeout_ms=HELD_POLL_TIMEOUT_MS if held
                                       else s.poll_timeout_ms)
                 self._events.polled()
-                if not self._joined and consumer.group_metadata().state == MemberState.STABLE:
+                stable = consumer.group_metadata().state == MemberState.STABLE
+                self._track_membership(stable)
+                if not self._joined and stable:
                     # A member given no partition (more members than partitions) is never told
                     # "assigned" under the cooperative protocol, yet it has joined the group.
                     self._joined = True

@@ -4,8 +4,11 @@
 Exception
 └── KafkaAdapterError        base; `retriable` says whether trying again later may succeed
     ├── KafkaUnavailable     brokers unreachable, timed out, no leader → retry later (retriable)
-    ├── PublishError         the broker refused a record (too large, not authorised, producer
-    │                        fenced...) → trying again will not help; the caller decides
+    ├── PublishError         the broker refused a record (not authorised, producer fenced...)
+    │   │                    → trying again will not help; the caller decides
+    │   └── RecordTooLarge   the record exceeds the producer's or the topic's size limit
+    ├── KafkaAccessRefused   the brokers refused the client's credentials (SASL) or its TLS
+    │                        handshake failed (an unknown CA...) → a configuration problem
     ├── TopicAdminError      a topic could not be created or described
     └── KafkaClosed          the client was closed; nothing more can go through it
 ```
@@ -40,12 +43,30 @@ class PublishError(KafkaAdapterError):
     """The broker refused a record; sending it again will not help."""
 
 
+class RecordTooLarge(PublishError):  # noqa: N818  (a verdict on the record, named as such)
+    """The record is larger than the producer's ``message.max.bytes`` or the topic's
+    ``max.message.bytes``: it will never be accepted as it is."""
+
+
+class KafkaAccessRefused(KafkaAdapterError):  # noqa: N818  (a verdict, named as such)
+    """The brokers refused the SASL credentials, or the TLS handshake failed: the security
+    settings are wrong, and trying again with them will not help."""
+
+    def __init__(self, message: str, *, cause: str = "unknown") -> None:
+        super().__init__(message)
+        self.cause = cause
+        """``credentials`` (SASL), ``tls`` (handshake, certificates) or ``unknown``."""
+
+
 class TopicAdminError(KafkaAdapterError):
     """A topic could not be created or described."""
 
 
 class KafkaClosed(KafkaAdapterError):  # noqa: N818  (a state, named as such)
     """The client was already closed."""
+
+
+_TOO_LARGE = (kafka_errors.MessageSizeTooLargeError, kafka_errors.RecordListTooLargeError)
 
 
 def translate(exc: BaseException, *, admin: bool = False) -> KafkaAdapterError:
@@ -58,11 +79,11 @@ def translate(exc: BaseException, *, admin: bool = False) -> KafkaAdapterError:
         return KafkaUnavailable(text)
     if isinstance(exc, kafka_errors.BrokerNotAvailableError | TimeoutError | ConnectionError):
         return KafkaUnavailable(text)
+    if isinstance(exc, _TOO_LARGE):
+        return RecordTooLarge(text)
     if isinstance(exc, kafka_errors.IllegalStateError) and "closed" in str(exc).lower():
         return KafkaClosed(text)
-    if admin:
-        return TopicAdminError(text)
-    return PublishError(text)
+    return TopicAdminError(text) if admin else PublishError(text)
 
 
 #: librdkafka's error codes that mean "the brokers could not be reached in time" even where
@@ -73,6 +94,17 @@ _LIBRDKAFKA_UNAVAILABLE = frozenset({
     "LEADER_NOT_AVAILABLE", "NOT_LEADER_FOR_PARTITION",
 })
 _LIBRDKAFKA_CLOSED = frozenset({"_PURGE_QUEUE", "_PURGE_INFLIGHT", "_DESTROY"})
+#: The brokers refused the credentials, or TLS could not be set up with them.
+_LIBRDKAFKA_ACCESS = frozenset({"_AUTHENTICATION", "_SSL", "SASL_AUTHENTICATION_FAILED"})
+#: A record too large, refused by librdkafka itself (at produce time) or by the broker.
+_LIBRDKAFKA_TOO_LARGE = frozenset({"MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE"})
+
+
+_LIBRDKAFKA_KINDS: dict[str, type[KafkaAdapterError]] = {
+    **dict.fromkeys(_LIBRDKAFKA_CLOSED, KafkaClosed),
+    **dict.fromkeys(_LIBRDKAFKA_TOO_LARGE, RecordTooLarge),
+    **dict.fromkeys(_LIBRDKAFKA_ACCESS, KafkaAccessRefused),
+}
 
 
 def translate_librdkafka(error: object) -> KafkaAdapterError:
@@ -86,8 +118,9 @@ def translate_librdkafka(error: object) -> KafkaAdapterError:
     fatal = getattr(error, "fatal", None)
     if callable(fatal) and fatal():
         return PublishError(f"fatal: {message}")
-    if code in _LIBRDKAFKA_CLOSED:
-        return KafkaClosed(message)
+    by_code = _LIBRDKAFKA_KINDS.get(code)
+    if by_code is not None:
+        return by_code(message)
     retriable = getattr(error, "retriable", None)
     if code in _LIBRDKAFKA_UNAVAILABLE or (callable(retriable) and retriable()):
         return KafkaUnavailable(message)

@@ -36,6 +36,7 @@ from typing import Any, Self
 import confluent_kafka
 import structlog
 
+from worker.core.limits import MAX_DEAD_LETTER_BYTES
 from worker.kafka.errors import (
     KafkaAdapterError,
     KafkaClosed,
@@ -69,6 +70,10 @@ DEFAULT_PRODUCER_CONFIG: dict[str, object] = {
     # itself, keeping each partition's order; past it the caller is told and sends again.
     "message.timeout.ms": 300_000,
     "request.timeout.ms": 30_000,
+    # A dead letter carries its event's bytes whole (up to the events topic's limit) plus its
+    # headers: librdkafka's default (1,000,000 bytes) would refuse one near the limit. A record
+    # above this is refused at once with `RecordTooLarge` (the caller sends a digest instead).
+    "message.max.bytes": MAX_DEAD_LETTER_BYTES,
     "queue.buffering.max.kbytes": 64 * 1024,  # bounded memory: refuse beyond 64 MiB unsent
     "queue.buffering.max.messages": 200_000,
     # librdkafka's own log repeats every failed connection attempt; the same conditions reach
@@ -227,7 +232,8 @@ class AsyncProducer:
         """Send one record and wait for the brokers' acknowledgement: (partition, offset).
 
         Raises `KafkaUnavailable` (brokers unreachable, delivery timed out, queue full),
-        `PublishError` (the broker refused the record) or `KafkaClosed`.
+        `RecordTooLarge` (over the producer's or the topic's size limit), `PublishError` (the
+        broker refused the record otherwise) or `KafkaClosed`.
         """
         if topic not in self._prepared:
             await self.prepare(topic)

@@ -15,6 +15,10 @@ A record whose key is missing or not UTF-8 is skipped with a log line (it cannot
 a team). An exception raised by ``on_record`` or by Kafka ends the thread: ``error`` then holds
 it (kafka-python's errors translated into `worker.kafka.errors`), and the owner should treat the
 worker as unhealthy. `stop()` ends the thread and closes the consumer.
+
+Liveness: every pass of the loop (a poll of at most ``poll_timeout_ms``, or a short wait for a
+missing topic) is a heartbeat; `progress_age` tells how long ago the last one was, so a thread
+wedged inside a call is told apart from one that is merely idle.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class SettingsFollower:
         self.records_skipped = 0
         """Records skipped for a missing or undecodable key."""
         self._stopping = threading.Event()
+        self._last_progress = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=f"settings-follower:{topic}",
                                         daemon=True)
 
@@ -74,6 +79,15 @@ class SettingsFollower:
     def is_alive(self) -> bool:
         """Whether the thread is running."""
         return self._thread.is_alive()
+
+    @property
+    def stopped_on_request(self) -> bool:
+        """Whether `stop` was called (the thread's end is then expected)."""
+        return self._stopping.is_set()
+
+    def progress_age(self) -> float:
+        """Seconds since the thread's loop last went round (since `__init__` before that)."""
+        return max(0.0, time.monotonic() - self._last_progress)
 
     def wait_caught_up(self, timeout: float | None = None) -> bool:
         """Block until caught up (True), the timeout passes (False), or the thread died (raise)."""
@@ -116,7 +130,7 @@ class SettingsFollower:
         targets: dict[TopicPartition, int] = {}
         last_check = float("-inf")
         while not self._stopping.is_set():
-            now = time.monotonic()
+            now = self._last_progress = time.monotonic()
             if not assigned or now - last_check >= self._check_interval_s:
                 last_check = now
                 new = self._new_partitions(consumer, assigned)

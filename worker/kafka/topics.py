@@ -4,7 +4,8 @@
 someone else in between (``TopicAlreadyExists``) counts as done. Existing topics are left as
 they are: their partition count and configuration belong to whoever made them.
 `default_topic_specs` gives the worker's four topics: the settings topic compacted (DESIGN 5.2),
-the others with time retention (the broker's default).
+the others with time retention (the broker's default); the events and dead-letter topics sized
+so that any event up to the contract's limit can be dead-lettered whole.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from kafka.admin import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError, for_code
 
+from worker.core.limits import EVENTS_TOPIC_MAX_BYTES, MAX_DEAD_LETTER_BYTES
 from worker.kafka.errors import TopicAdminError, mapped_errors
 
 if TYPE_CHECKING:
@@ -42,12 +44,20 @@ class TopicSpec:
 
 def default_topic_specs(config: WorkerConfig, events_partitions: int = 6) -> dict[str, TopicSpec]:
     """The worker's topics: events and outcomes alike, settings compacted, one DLQ partition per
-    three event partitions (dead letters are few)."""
+    three event partitions (dead letters are few).
+
+    Sizes: the events topic takes an event of the contract's largest size with its key and
+    headers; the dead-letter topic takes any record the events topic took, with its ``dlq.*``
+    headers (a dead letter carries its event's bytes whole)."""
     return {
-        config.events_topic: TopicSpec(partitions=events_partitions),
+        config.events_topic: TopicSpec(
+            partitions=events_partitions,
+            configs={"max.message.bytes": str(EVENTS_TOPIC_MAX_BYTES)}),
         config.settings_topic: TopicSpec(partitions=1, compacted=True),
         config.outcomes_topic: TopicSpec(partitions=events_partitions),
-        config.dlq_topic: TopicSpec(partitions=max(1, events_partitions // 3)),
+        config.dlq_topic: TopicSpec(
+            partitions=max(1, events_partitions // 3),
+            configs={"max.message.bytes": str(MAX_DEAD_LETTER_BYTES)}),
     }
 
 

@@ -3,7 +3,10 @@
 - **Alive** (``/healthz``): the consumer loop made progress recently: it calls
   `HealthState.heartbeat` on every poll, and a heartbeat older than the stall threshold (60 s by
   default) turns liveness false, so Kubernetes restarts a wedged process. The threshold counts
-  from start-up until the first heartbeat.
+  from start-up until the first heartbeat. Beside the heartbeat, named checks (`HealthState.watch`)
+  each say what is wrong, if anything: the settings follower's thread died or stopped making
+  progress (`thread_progress_check`), the consumer is stuck in a rebalance past its deadline
+  (`rebalance_check`). Any failing check turns liveness false, and ``/healthz`` names it.
 - **Ready** (``/readyz``): the consumer group was first joined, the state store opened and the
   team settings loaded. Once ready, the worker stays ready through later rebalances (readiness
   that flaps on every rebalance stalls rolling updates and node drains); it turns not ready only
@@ -15,15 +18,70 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from worker.observability.metrics import CONTENT_TYPE, Metrics
 
-__all__ = ["DEFAULT_STALL_SECONDS", "HealthServer", "HealthState", "ReadinessCondition"]
+__all__ = [
+    "DEFAULT_STALL_SECONDS", "Check", "HealthServer", "HealthState", "Progressing",
+    "ReadinessCondition", "rebalance_check", "thread_progress_check",
+]
 
 DEFAULT_STALL_SECONDS = 60.0
+
+Check = Callable[[], str | None]
+"""A liveness check: None while healthy, else why not (one line, safe to show)."""
+
+
+class Progressing(Protocol):
+    """A background thread that shows it is making progress (the settings follower)."""
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the thread ended, if it ended on its own."""
+
+    @property
+    def stopped_on_request(self) -> bool:
+        """Whether it was asked to stop (its end is then no failure)."""
+
+    def is_alive(self) -> bool: ...
+
+    def progress_age(self) -> float:
+        """Seconds since the thread last made progress."""
+
+
+def thread_progress_check(what: str, thread: Progressing, *, stall_after: float) -> Check:
+    """Fails when ``thread`` died (naming its error) or made no progress for ``stall_after``."""
+
+    def check() -> str | None:
+        if not thread.is_alive():
+            if thread.stopped_on_request:
+                return None
+            error = thread.error
+            cause = f": {type(error).__name__}: {str(error)[:200]}" if error is not None else ""
+            return f"{what} thread stopped{cause}"
+        age = thread.progress_age()
+        if age > stall_after:
+            return f"{what} made no progress for {age:.1f} s (threshold {stall_after:.1f} s)"
+        return None
+
+    return check
+
+
+def rebalance_check(rebalancing_seconds: Callable[[], float], *, stuck_after: float) -> Check:
+    """Fails when the consumer has been rebalancing (or joining) for more than ``stuck_after``
+    seconds without its assignment completing."""
+
+    def check() -> str | None:
+        seconds = rebalancing_seconds()
+        if seconds > stuck_after:
+            return (f"consumer rebalancing for {seconds:.1f} s without completing "
+                    f"(threshold {stuck_after:.1f} s)")
+        return None
+
+    return check
 
 
 class ReadinessCondition(enum.StrEnum):
@@ -57,12 +115,17 @@ class HealthState:
         self._done: set[ReadinessCondition] = set()
         self._ready = False
         self._stopping = False
+        self._checks: dict[str, Check] = {}
 
     # -- feeding ---------------------------------------------------------------------------
 
     def heartbeat(self) -> None:
         """The consumer loop made progress (call it on every poll)."""
         self._last_beat = self._clock()
+
+    def watch(self, name: str, check: Check) -> None:
+        """Add (or replace) a named liveness check."""
+        self._checks[name] = check
 
     def condition_met(self, condition: ReadinessCondition) -> None:
         """One readiness condition is met; the worker turns ready once all are."""
@@ -93,8 +156,21 @@ class HealthState:
 
     @property
     def alive(self) -> bool:
-        """True while the consumer loop has made progress within the stall threshold."""
-        return self.heartbeat_age() <= self._stall_after
+        """True while the consumer loop has made progress within the stall threshold and no
+        check fails."""
+        return self.heartbeat_age() <= self._stall_after and not self.failing()
+
+    def failing(self) -> dict[str, str]:
+        """The checks failing now: name → why."""
+        problems: dict[str, str] = {}
+        for name, check in list(self._checks.items()):
+            try:
+                problem = check()
+            except Exception as exc:  # noqa: BLE001 - a check that cannot tell is a failure
+                problem = f"check failed: {type(exc).__name__}: {exc}"
+            if problem is not None:
+                problems[name] = problem
+        return problems
 
     @property
     def ready(self) -> bool:
@@ -110,16 +186,26 @@ class HealthState:
         return [c.value for c in ReadinessCondition if c not in self._done]
 
     def liveness_report(self) -> dict[str, Any]:
-        """The body of ``/healthz``."""
+        """The body of ``/healthz``: ``status`` ``ok``, ``stalled`` (no heartbeat) or
+        ``failing`` (a check fails), with every ``reason`` in one line."""
         age = round(self.heartbeat_age(), 3)
+        stalled = age > self._stall_after
+        failing = self.failing()
+        status = "stalled" if stalled else "failing" if failing else "ok"
         report: dict[str, Any] = {
-            "status": "ok" if self.alive else "stalled",
+            "status": status,
             "heartbeat_age_seconds": age,
             "stall_after_seconds": self._stall_after,
         }
-        if not self.alive:
+        reasons: list[str] = []
+        if stalled:
             what = "no consumer heartbeat" if self._last_beat is not None else "no consumer poll"
-            report["reason"] = f"{what} for {age:.1f} s (threshold {self._stall_after:.1f} s)"
+            reasons.append(f"{what} for {age:.1f} s (threshold {self._stall_after:.1f} s)")
+        reasons.extend(failing.values())
+        if failing:
+            report["failing"] = failing
+        if reasons:
+            report["reason"] = "; ".join(reasons)
         return report
 
     def readiness_report(self) -> dict[str, Any]:
@@ -201,8 +287,9 @@ class HealthServer:
 
     async def _handle_healthz(self, request: web.Request) -> web.Response:
         del request
-        status = 200 if self._health.alive else 503
-        return web.json_response(self._health.liveness_report(), status=status)
+        report = self._health.liveness_report()
+        status = 200 if report["status"] == "ok" else 503
+        return web.json_response(report, status=status)
 
     async def _handle_readyz(self, request: web.Request) -> web.Response:
         del request

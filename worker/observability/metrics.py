@@ -134,7 +134,18 @@ class Metrics:
             namespace=ns, registry=r,
         )  # fmt: skip
 
+        self._rebalancing = Gauge(
+            "consumer_rebalancing_seconds",
+            "Seconds the consumer has been in its current rebalance (or joining); 0 when stable.",
+            namespace=ns, registry=r,
+        )  # fmt: skip
+
         # -- settings ----------------------------------------------------------------------
+        self._settings_follower_up = Gauge(
+            "settings_follower_up",
+            "1 while the settings follower's thread runs and makes progress, else 0.",
+            namespace=ns, registry=r,
+        )  # fmt: skip
         self._settings_teams = Gauge(
             "settings_teams", "Teams with settings held in memory.", namespace=ns, registry=r
         )
@@ -266,7 +277,15 @@ class Metrics:
         self._polls.inc()
         self._last_poll.set(time.time())
 
+    def consumer_rebalancing(self, seconds: float) -> None:
+        """The consumer has been rebalancing for ``seconds`` (0: its membership is stable)."""
+        self._rebalancing.set(max(0.0, seconds))
+
     # -- settings --------------------------------------------------------------------------
+
+    def settings_follower_up(self, up: bool) -> None:
+        """Whether the settings follower runs and makes progress."""
+        self._settings_follower_up.set(1 if up else 0)
 
     def settings_loaded(self, n_teams: int) -> None:
         """The team settings were loaded or changed; ``n_teams`` teams are held."""

@@ -34,7 +34,13 @@ from worker.kafka.consumer import ConsumerSettings, GroupConsumer
 from worker.kafka.producer import AsyncProducer
 from worker.kafka.records import InboundRecord, PartitionId
 from worker.kafka.settings_follower import SettingsFollower
-from worker.observability.health import HealthServer, HealthState, ReadinessCondition
+from worker.observability.health import (
+    HealthServer,
+    HealthState,
+    ReadinessCondition,
+    rebalance_check,
+    thread_progress_check,
+)
 from worker.observability.metrics import Metrics
 from worker.pinpoint.client import PinpointClient
 from worker.pinpoint.errors import AuthError, PinpointError
@@ -171,6 +177,7 @@ class Worker:
 
             options: dict[str, Any] = dict(cfg.kafka_client_options())
             follower = SettingsFollower(options, cfg.settings_topic, self._apply_settings)
+            self._watch_follower(follower)
             follower.start()
             stack.callback(follower.stop)
             if not await self._wait_for(follower.caught_up, "the settings topic"):
@@ -222,7 +229,7 @@ class Worker:
                 ),
                 self._bridge,
             )
-            self._consumer = consumer
+            self._watch_consumer(consumer)
             self.scheduler = KeyOrderedScheduler(
                 processor.process,
                 SchedulerLimits(max_inflight=cfg.max_inflight,
@@ -248,7 +255,21 @@ class Worker:
 
     _exit_error: BaseException | None = None
     _producer: AsyncProducer | None = None
+    follower: SettingsFollower | None = None
+    """The settings follower (its thread feeds `settings`), once started."""
     _idle_commit_after = 0.0
+
+    def _watch_follower(self, follower: SettingsFollower) -> None:
+        """Liveness fails when the settings follower dies or stalls (settings would freeze)."""
+        self.follower = follower
+        self.health.watch("settings_follower", thread_progress_check(
+            "settings follower", follower, stall_after=self.health.stall_after))
+
+    def _watch_consumer(self, consumer: GroupConsumer) -> None:
+        """Liveness fails when the consumer is stuck in a rebalance past its deadline."""
+        self._consumer = consumer
+        self.health.watch("consumer_rebalance", rebalance_check(
+            consumer.rebalancing_seconds, stuck_after=self.config.rebalance_stuck_s))
 
     async def _wait_for(self, event: threading.Event, what: str) -> bool:
         """Wait for a thread's event, giving up when asked to stop (True once it is set)."""
@@ -270,10 +291,14 @@ class Worker:
 
     def _beat_if_consuming(self) -> None:
         """Heartbeat from the event loop, only while the consumer thread polls too: liveness
-        then needs both to make progress."""
+        then needs both to make progress. The gauges of the other liveness checks go with it."""
         bridge = self._bridge
         if bridge is not None and time.monotonic() - bridge.last_poll < self.health.stall_after:
             self.health.heartbeat()
+        if self.follower is not None:
+            self.metrics.settings_follower_up("settings_follower" not in self.health.failing())
+        if self._consumer is not None:
+            self.metrics.consumer_rebalancing(self._consumer.rebalancing_seconds())
 
     async def _main_loop(self, consumer: GroupConsumer) -> None:
         cfg = self.config

@@ -9,9 +9,20 @@ import sys
 import structlog
 
 from worker.config import ConfigError, load_config
+from worker.kafka.access import check_access
+from worker.kafka.errors import KafkaAccessRefused
 from worker.observability.logging import configure_logging
 from worker.runtime.app import Worker
 from worker.store.errors import StateStoreError
+
+_ACCESS_SETTINGS = {
+    "credentials": "PINPOINT_SYNC_KAFKA_SASL_USERNAME and PINPOINT_SYNC_KAFKA_SASL_PASSWORD"
+                   " (or the kafka-sasl-password file in PINPOINT_SYNC_SECRETS_DIR)",
+    "tls": "PINPOINT_SYNC_KAFKA_SSL_CAFILE (the CA that signed the brokers' certificates),"
+           " PINPOINT_SYNC_KAFKA_SSL_CERTFILE/KEYFILE and PINPOINT_SYNC_KAFKA_SECURITY_PROTOCOL",
+    "unknown": "the PINPOINT_SYNC_KAFKA_* security settings",
+}
+"""What to check for each cause of a refused Kafka connection."""
 
 GC_YOUNG_THRESHOLD = 50_000
 """Allocations between two collections of the youngest generation (CPython's default: 700)."""
@@ -42,6 +53,12 @@ def run_from_environment(log_format: str | None = None) -> int:
         return 2
     configure_logging(config.log_format.value if config.log_format else None, config.log_level)
     log = structlog.get_logger("pinpoint_sync")
+    try:
+        # Wrong credentials or CA are a configuration problem: said in one line, exit 2.
+        check_access(config.kafka_client_options())
+    except KafkaAccessRefused as exc:
+        sys.stderr.write(f"pinpoint-sync: {exc}; check {_ACCESS_SETTINGS[exc.cause]}\n")
+        return 2
     tune_garbage_collector()
     try:
         return asyncio.run(Worker(config).run())

@@ -31,12 +31,13 @@ from worker.core.decision import (
     decide,
     inactive_decision,
 )
+from worker.core.digest import dead_letter_digest
 from worker.core.enums import Outcome, Reason
 from worker.core.errors import EventErrorReason, InvalidEvent
 from worker.core.events import CampaignEvent, parse_envelope, parse_event
 from worker.core.outcome import OutcomeRecord, outcome_without_actions_json
 from worker.core.policy import EffectivePolicy, integration_active, resolve_policy
-from worker.kafka.errors import KafkaAdapterError, KafkaClosed
+from worker.kafka.errors import KafkaAdapterError, KafkaClosed, RecordTooLarge
 from worker.kafka.records import InboundRecord
 from worker.observability.masking import mask_pii, mask_secrets_inline, register_secret
 from worker.observability.metrics import Metrics
@@ -530,20 +531,35 @@ class EventProcessor:
             ("dlq.attempts", str(attempts).encode()),
             ("dlq.first_failed_at", failed_at.encode()),
         ]
-        await self._send_with_retry(self._topics.dlq, record.key, record.value, headers)
+        try:
+            await self._send_with_retry(self._topics.dlq, record.key, record.value, headers,
+                                        too_large_raises=True)
+        except RecordTooLarge as exc:
+            # It will never fit whole: a digest goes instead, so the partition moves on.
+            digest = dead_letter_digest(record.key, record.value)
+            log.warning("dead letter too large for its topic; its digest is sent instead",
+                        topic=self._topics.dlq, source_topic=record.tp.topic,
+                        partition=record.tp.partition, offset=record.offset,
+                        size=len(record.value or b""), error=str(exc))
+            await self._send_with_retry(self._topics.dlq, digest.key, digest.value,
+                                        [*headers, *digest.headers])
         self._metrics.dead_lettered(str(reason))
 
     async def _send_with_retry(self, topic: str, key: bytes | None, value: bytes | None,
-                               headers: list[tuple[str, bytes]] | None) -> None:
+                               headers: list[tuple[str, bytes]] | None, *,
+                               too_large_raises: bool = False) -> None:
         # Kafka being unreachable must not lose the record: retry until it is accepted (the
         # record stays uncommitted meanwhile; a shutdown cancels this and it is redelivered).
+        # A record too large is never accepted: with ``too_large_raises`` the caller is told.
         delay = self._publish_retry_delay
         while True:
             try:
                 await self._publisher.send(topic, key=key, value=value, headers=headers)
             except KafkaClosed:
                 raise  # shutting down: the record stays uncommitted and is redelivered
-            except Exception as exc:  # noqa: BLE001 - the adapter's errors; retried, never lost
+            except Exception as exc:  # the adapter's errors; retried, never lost
+                if too_large_raises and isinstance(exc, RecordTooLarge):
+                    raise
                 self._metrics.outcome_publish_failed()
                 log.warning("publishing failed; retrying", topic=topic, error=str(exc))
                 await asyncio.sleep(delay)

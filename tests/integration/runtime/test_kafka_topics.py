@@ -9,6 +9,7 @@ import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from worker.config import WorkerConfig
+from worker.core.limits import EVENTS_TOPIC_MAX_BYTES, MAX_DEAD_LETTER_BYTES, MAX_EVENT_BYTES
 from worker.kafka.errors import TopicAdminError
 from worker.kafka.topics import TopicSpec, default_topic_specs, ensure_topics
 
@@ -77,7 +78,8 @@ def test_invalid_topic_config_is_a_topic_admin_error(
 def test_default_specs_make_the_workers_topics(
     kafka_bootstrap: str, admin: KafkaAdminClient, unique_name: Callable[[str], str]
 ) -> None:
-    """The default specs create four topics, the settings one compacted."""
+    """The default specs create four topics, the settings one compacted, the dead-letter topic
+    larger than the events topic (a dead letter carries its event whole)."""
     config = WorkerConfig(
         kafka_bootstrap_servers=kafka_bootstrap,
         events_topic=unique_name("events"), settings_topic=unique_name("settings"),
@@ -89,3 +91,7 @@ def test_default_specs_make_the_workers_topics(
     assert topic_config(admin, config.settings_topic)["cleanup.policy"] == "compact"
     described = {t["name"]: t for t in admin.describe_topics(list(specs))}
     assert len(described[config.events_topic]["partitions"]) == 3
+    events_limit = int(topic_config(admin, config.events_topic)["max.message.bytes"])
+    dlq_limit = int(topic_config(admin, config.dlq_topic)["max.message.bytes"])
+    assert events_limit == EVENTS_TOPIC_MAX_BYTES > MAX_EVENT_BYTES
+    assert dlq_limit == MAX_DEAD_LETTER_BYTES >= events_limit + 8_000

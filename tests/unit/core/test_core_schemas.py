@@ -67,7 +67,11 @@ def test_asyncapi_describes_the_four_topics() -> None:
         "dlq.source.offset",
         "dlq.attempts",
         "dlq.first_failed_at",
+        "dlq.truncated",
+        "dlq.original.size",
     }
+    required = doc["components"]["messages"]["deadLetter"]["headers"]["required"]
+    assert "dlq.truncated" not in required
     for message in doc["components"]["messages"].values():
         assert "key" in message["bindings"]["kafka"]
 
