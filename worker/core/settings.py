@@ -286,7 +286,7 @@ def pinpoint_field_problems(settings: TeamSettings) -> list[str]:
     Candidates land as job seekers unless their campaign is in `destination.campaign_jobs`
     (then as applications): a standard field must be an attribute of one of those resources
     (the worker writes it only where the record has it). `custom:<id>` fields always pass."""
-    kinds: tuple[Literal["job_seeker", "application"], ...] = ("job_seeker",)
+    kinds: tuple[str, ...] = ("job_seeker",)
     if settings.destination.campaign_jobs:
         kinds = ("job_seeker", "application")
     known = frozenset().union(*(destination_fields(kind) for kind in kinds))
@@ -315,7 +315,7 @@ def pinpoint_field_problems(settings: TeamSettings) -> list[str]:
     problems.extend(
         f"no field mapping fills {field} and users cannot tag it: Pinpoint requires it to "
         "create a person, so no candidate could ever be pushed"
-        for field in PERSON_FIELDS_REQUIRED_ON_CREATE
+        for field in sorted(PERSON_FIELDS_REQUIRED_ON_CREATE)
         if field not in fillable
     )
     return problems

@@ -817,7 +817,7 @@ _CUSTOM_TARGET: Final = {
 
 def writable(type_: str, operation: str) -> frozenset[str]:
     """The attributes ``operation`` (``create`` or ``update``) of ``type_`` writes."""
-    return frozenset(RESOURCES[type_].writable.get(operation, ()))
+    return RESOURCES[type_].writes(operation)
 
 
 def postable(kind: RecordKind, fields: Mapping[str, str]) -> dict[str, str]:

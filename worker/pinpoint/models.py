@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from worker.core.pinpoint_reference import MODEL_OF_TYPE
+
 
 @dataclass(frozen=True)
 class TenantCredentials:
@@ -31,10 +33,7 @@ class RecordKind(enum.StrEnum):
 
 #: ``filter[commentable_type]`` takes model names, not resource types (Pinpoint's comments
 #: reference: the enum of the filter).
-COMMENTABLE_TYPE: dict[RecordKind, str] = {
-    RecordKind.JOB_SEEKERS: "JobSeeker",
-    RecordKind.APPLICATIONS: "Application",
-}
+COMMENTABLE_TYPE: dict[RecordKind, str] = {kind: MODEL_OF_TYPE[kind.value] for kind in RecordKind}
 RECORD_KIND_OF_COMMENTABLE: dict[str, RecordKind] = {v: k for k, v in COMMENTABLE_TYPE.items()}
 
 

@@ -14,7 +14,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from worker.core.pinpoint_reference import PAGE_SIZE_MAX, RESOURCES
+from worker.core.pinpoint_reference import (
+    PAGE_SIZE_MAX,
+    RESOURCES,
+    include_path_allowed,
+    sort_allowed,
+)
 from worker.pinpoint import PinpointClient, RateLimitConfig, RetryPolicy, TenantCredentials
 from worker.pinpoint.errors import AuthError, InvalidRequestError, NotFoundError, TransientError
 from worker.pinpoint.models import RecordKind, RecordRef
@@ -64,29 +69,32 @@ def violations(method: str, path: str, query: dict[str, str], body: Any) -> list
     """What in a request the reference does not document for its operation."""
     parts = path.removeprefix("/api/v1/").split("/")
     facts = RESOURCES[parts[0]]
+    where = f"{method} {path}"
     out = []
     for name, value in query.items():
-        if name.startswith("filter[") and name[7:-1] not in facts.filters:
-            out.append(f"{method} {path}: undeclared {name}")
-        elif name == "sort" and value.lstrip("-") not in facts.sorts:
-            out.append(f"{method} {path}: sort {value}")
+        if name.startswith("filter["):
+            filter_name = name[len("filter["):-1]
+            known = facts.filters.get(filter_name)
+            if known is None:
+                out.append(f"{where}: undeclared {name}")
+            elif known.values is not None and value not in known.values:
+                out.append(f"{where}: {name}={value} is outside its enum")
+        elif name == "sort" and not sort_allowed(parts[0], value):
+            out.append(f"{where}: sort {value}")
         elif name == "include":
-            out.extend(f"{method} {path}: include {inc}" for inc in value.split(",")
-                       if inc.split(".")[0] not in facts.includes)
+            out.extend(f"{where}: include {inc}" for inc in value.split(",")
+                       if not include_path_allowed(parts[0], inc))
         elif name == "page[size]" and int(value) > PAGE_SIZE_MAX:
-            out.append(f"{method} {path}: page size {value}")
-        elif name not in ("page[number]", "page[size]", "stats[total]", "sort", "include") \
-                and not name.startswith("filter["):
-            out.append(f"{method} {path}: parameter {name}")
+            out.append(f"{where}: page size {value}")
+        elif name not in ("page[number]", "page[size]", "stats[total]", "sort", "include"):
+            out.append(f"{where}: parameter {name}")
     if method in ("POST", "PUT"):
         operation = "create" if method == "POST" else "update"
-        if operation not in facts.writable:
-            out.append(f"{method} {path}: no such operation")
-        else:
-            extra = set(body["data"].get("attributes", {})) - facts.writable[operation]
-            out.extend(f"{method} {path}: attribute {name}" for name in sorted(extra))
-            rels = set(body["data"].get("relationships", {})) - facts.relationships
-            out.extend(f"{method} {path}: relationship {name}" for name in sorted(rels))
+        data = body["data"]
+        extra = set(data.get("attributes", {})) - facts.writes(operation)
+        out.extend(f"{where}: attribute {name}" for name in sorted(extra))
+        rels = set(data.get("relationships", {})) - set(facts.relationships_for(operation))
+        out.extend(f"{where}: relationship {name}" for name in sorted(rels))
     return out
 
 
