@@ -30,7 +30,11 @@ from typing import Any, Final
 import aiohttp
 import structlog
 
-from worker.core.pinpoint_reference import PAGE_SIZE_MAX, RESOURCES
+from worker.core.pinpoint_reference import (
+    PAGE_SIZE_MAX,
+    RESOURCES,
+    address_attributes_refused,
+)
 from worker.pinpoint import jsonapi
 from worker.pinpoint.errors import (
     AuthError,
@@ -680,7 +684,8 @@ class PinpointClient:
         custom = {
             n[len(CUSTOM_PREFIX) :]: v for n, v in fields.items() if n.startswith(CUSTOM_PREFIX)
         }
-        standard = {n: v for n, v in fields.items() if not n.startswith(CUSTOM_PREFIX)}
+        standard = _for_country(
+            {n: v for n, v in fields.items() if not n.startswith(CUSTOM_PREFIX)})
         if not standard and not custom:
             return
         data: Doc = {"type": type_, "id": resource_id, "attributes": standard}
@@ -823,7 +828,14 @@ def writable(type_: str, operation: str) -> frozenset[str]:
 def postable(kind: RecordKind, fields: Mapping[str, str]) -> dict[str, str]:
     """The standard fields a record's POST writes (custom fields and others are left out)."""
     allowed = writable(kind.value, "create")
-    return {name: value for name, value in fields.items() if name in allowed}
+    return _for_country({name: value for name, value in fields.items() if name in allowed})
+
+
+def _for_country(attributes: dict[str, Any]) -> dict[str, Any]:
+    """Attributes less the address ones Pinpoint refuses for the write's country
+    (`state_province` only for US addresses, `address2` only for others)."""
+    refused = address_attributes_refused(attributes)
+    return {name: value for name, value in attributes.items() if name not in refused}
 
 
 def _route(

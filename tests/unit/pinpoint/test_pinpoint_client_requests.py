@@ -371,3 +371,21 @@ async def test_a_note_on_a_missing_record_is_not_found_whether_404_or_422(
     with pytest.raises(InvalidRequestError) as caught:
         await client.write_comment(TENANT, ref, "x sw-1", "sw-1")
     assert type(caught.value) is InvalidRequestError
+
+
+async def test_address_fields_follow_the_country_rule(
+    canned: tuple[Canned, PinpointClient],
+) -> None:
+    """state_province is sent only with a US country and address2 only with another one."""
+    state, client = canned
+    state.on("POST", "/job_seekers", lambda q, b: (201, {"data": record(
+        "job_seekers", "1", candidate_id=9)}))
+    state.on("PUT", "/candidates/9", lambda q, b: one(b["data"]))
+    address = {"address2": "Flat 2", "state_province": "Kent", "town": "Leeds"}
+    await client.create_job_seeker(TENANT, {**address, "country": "GB"}, "ref-1")
+    await client.update_person(TENANT, "9", {**address, "country": "US"})
+    posted, put = (s.body["data"]["attributes"] for s in state.seen)
+    assert {k: posted.get(k) for k in address} == {"address2": "Flat 2", "state_province": None,
+                                                    "town": "Leeds"}
+    assert {k: put.get(k) for k in address} == {"address2": None, "state_province": "Kent",
+                                                 "town": "Leeds"}
