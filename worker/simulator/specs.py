@@ -57,6 +57,7 @@ class TenantSpec(BaseModel):
     jobs: tuple[JobSpec, ...] = ()
     custom_fields: tuple[CustomFieldSpec, ...] = ()
     integration_enabled: bool = True
+    read_only: bool = False
 
     def __repr__(self) -> str:
         return f"TenantSpec(subdomain={self.subdomain!r}, api_key='***')"
@@ -71,6 +72,7 @@ class TenantUpdate(BaseModel):
 
     api_key: str | None = Field(default=None, min_length=1)
     integration_enabled: bool | None = None
+    read_only: bool | None = None
     rate_limit: RateLimitSpec | None = None
     disable_rate_limit: bool = False
 
