@@ -32,6 +32,7 @@ class Simulator:
         self._rng = random.Random(seed)  # noqa: S311  # fault injection, not cryptography
         self.global_faults = FaultState(FaultConfig(), self._rng)
         self.tenant_faults: dict[str, FaultState] = {}
+        self._late_writes: set[asyncio.Task[None]] = set()
 
     # ---- faults -----------------------------------------------------------------------------
     def set_faults(self, config: FaultConfig, tenant: str | None = None) -> None:
@@ -93,6 +94,11 @@ class Simulator:
                 response = error_response(504, "Simulated timeout")
             elif fate is Fate.ERROR:
                 response = error_response(status, "Simulated server error")
+            elif fate is Fate.LATE_WRITE and request.method in ("POST", "PUT", "DELETE"):
+                entry.status = "late_write"
+                self._apply_late(request, tenant, handler, faults.config.late_write_delay_s)
+                await asyncio.sleep(faults.config.hang_s)
+                response = error_response(504, "Simulated late write")
             elif fate is Fate.RATE_LIMITED:
                 retry_after = faults.config.retry_after_s
                 response = error_response(
@@ -113,6 +119,20 @@ class Simulator:
             return response
         finally:
             entry.duration_ms = (time.monotonic() - started) * 1000.0
+
+    def _apply_late(
+        self, request: web.Request, tenant: TenantState, handler: Handler, delay: float
+    ) -> None:
+        """Apply a held write `delay` seconds from now, whether or not its client still waits
+        (the body was read already, so the request no longer needs its connection)."""
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            await self._authenticated(request, tenant, handler)
+
+        task = asyncio.create_task(later())
+        self._late_writes.add(task)
+        task.add_done_callback(self._late_writes.discard)
 
     async def _authenticated(
         self, request: web.Request, tenant: TenantState, handler: Handler

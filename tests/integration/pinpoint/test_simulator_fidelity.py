@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -380,3 +381,14 @@ async def test_refusals_follow_the_reference_facts(api: Api) -> None:
         status, doc, _ = await api.call("POST", "/job_seekers", body)
         assert status == 400, name
         assert doc["errors"][0]["source"]["pointer"] == f"data/attributes/{name}"
+
+
+async def test_late_write_lands_after_the_client_gave_up(api: Api, sim: SimulatorServer) -> None:
+    """A late write is never answered, yet applied late_write_delay_s later."""
+    sim.set_faults(FaultConfig(script=("late_write",), late_write_delay_s=0.3), tenant="acme")
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(api.call("POST", "/applications", DOC_APPLICATION), timeout=0.1)
+    assert sim.tenant("acme").records["applications"] == {}
+    await asyncio.sleep(0.6)
+    assert len(sim.tenant("acme").records["applications"]) == 1
+    assert sim.tenant("acme").requests[-1].status == "late_write"
