@@ -129,9 +129,9 @@ def _job_resource(job_id: str, tenant: TenantState) -> dict[str, Any]:
 
 async def list_jobs(request: web.Request, tenant: TenantState) -> web.Response:
     """GET /jobs."""
-    page, meta, links = paginate(request, list(tenant.jobs))
+    page, meta = paginate(request, list(tenant.jobs))
     data = [_job_resource(i, tenant) for i in page]
-    return json_response({"data": data, "meta": meta, "links": links})
+    return json_response({"data": data, "meta": meta})
 
 
 async def show_job(request: web.Request, tenant: TenantState) -> web.Response:
@@ -158,9 +158,9 @@ async def list_custom_fields(request: web.Request, tenant: TenantState) -> web.R
     """GET /custom_fields (filter[resource_type])."""
     wanted = request.query.get("filter[resource_type]")
     fields = [cf for cf in tenant.custom_fields.values() if wanted in (None, cf.resource_type)]
-    page, meta, links = paginate(request, fields)
+    page, meta = paginate(request, fields)
     data = [_custom_field_resource(cf) for cf in page]
-    return json_response({"data": data, "meta": meta, "links": links})
+    return json_response({"data": data, "meta": meta})
 
 
 # ---- candidates ---------------------------------------------------------------------------
@@ -178,9 +178,8 @@ async def list_candidates(request: web.Request, tenant: TenantState) -> web.Resp
     cands = (
         tenant.candidates_by_email(email) if email is not None else list(tenant.candidates.values())
     )
-    page, meta, links = paginate(request, cands)
+    page, meta = paginate(request, cands)
     doc: dict[str, Any] = {"data": [candidate_resource(c) for c in page], "meta": meta}
-    doc["links"] = links
     doc.update(_candidate_doc(request, tenant, list(page)))
     return json_response(doc)
 
@@ -402,9 +401,9 @@ def _list_records(kind: str) -> Handler:
         job = request.query.get("filter[job_id]")
         if job is not None:
             records = [r for r in records if r.job_id == job]
-        page, meta, links = paginate(request, records)
+        page, meta = paginate(request, records)
         data = [record_resource(r) for r in page]
-        return json_response({"data": data, "meta": meta, "links": links})
+        return json_response({"data": data, "meta": meta})
 
     handler.__doc__ = f"GET /{kind} (filter[external_system_reference])."
     return handler
@@ -476,9 +475,9 @@ async def list_comments(request: web.Request, tenant: TenantState) -> web.Respon
             for c in tenant.comments.values()
             if cid in (None, c.commentable_id) and ctype in (None, c.commentable_type)
         ]
-    page, meta, links = paginate(request, comments)
+    page, meta = paginate(request, comments)
     data = [comment_resource(c) for c in page]
-    return json_response({"data": data, "meta": meta, "links": links})
+    return json_response({"data": data, "meta": meta})
 
 
 async def show_comment(request: web.Request, tenant: TenantState) -> web.Response:

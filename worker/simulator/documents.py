@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
 
+from worker.core.pinpoint_reference import PAGE_SIZE_DEFAULT
 from worker.simulator.state import Candidate, CommentRecord, Record, TenantState
 
 JSONAPI = "application/vnd.api+json"
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 100
 
 T = TypeVar("T")
 
@@ -68,36 +66,25 @@ def error_response(
     return json_response({"errors": [err]}, status=status, headers=headers)
 
 
-def paginate(
-    request: web.Request, items: Sequence[T]
-) -> tuple[Sequence[T], dict[str, Any], dict[str, str]]:
-    """One page of `items` per `page[number]`/`page[size]`, with meta and links."""
+def paginate(request: web.Request, items: Sequence[T]) -> tuple[Sequence[T], dict[str, Any]]:
+    """One page of `items` per `page[number]`/`page[size]`, and the list's meta.
+
+    No top-level `links` (the `*_collection` schemas allow only data, included and meta);
+    `stats[total]=count` answers `meta.stats.total.count`. Sizes over the maximum were already
+    refused by the contract checks.
+    """
     query = request.query
     try:
         number = int(query.get("page[number]", "1"))
-        size = int(query.get("page[size]", str(DEFAULT_PAGE_SIZE)))
+        size = int(query.get("page[size]", str(PAGE_SIZE_DEFAULT)))
     except ValueError as exc:
-        raise SimError(400, "page[number] and page[size] must be integers") from exc
-    if number < 1 or size < 1:
-        raise SimError(400, "page[number] and page[size] must be positive")
-    size = min(size, MAX_PAGE_SIZE)
+        raise SimError(400, "Malformed query params") from exc
     total = len(items)
-    last = max(1, math.ceil(total / size))
     page = items[(number - 1) * size : number * size]
     meta: dict[str, Any] = {}
     if query.get("stats[total]") == "count":
-        meta["stats"] = {"total": total}
-    base = request.path
-    links = {
-        "self": f"{base}?page[number]={number}&page[size]={size}",
-        "first": f"{base}?page[number]=1&page[size]={size}",
-        "last": f"{base}?page[number]={last}&page[size]={size}",
-    }
-    if number < last:
-        links["next"] = f"{base}?page[number]={number + 1}&page[size]={size}"
-    if number > 1:
-        links["prev"] = f"{base}?page[number]={number - 1}&page[size]={size}"
-    return page, meta, links
+        meta["stats"] = {"total": {"count": total}}
+    return page, meta
 
 
 def includes(request: web.Request) -> set[str]:

@@ -86,6 +86,7 @@ class LoggedRequest:
     status: int | str = 0
     duration_ms: float = 0.0
     fault: str | None = None
+    body: Any = None
 
     def as_json(self) -> dict[str, Any]:
         """The log entry as a JSON object."""
@@ -98,6 +99,7 @@ class LoggedRequest:
             "status": self.status,
             "duration_ms": round(self.duration_ms, 3),
             "fault": self.fault,
+            "body": self.body,
         }
 
 
@@ -109,6 +111,7 @@ class TenantState:
         self.subdomain = spec.subdomain
         self.api_key = spec.api_key
         self.integration_enabled = spec.integration_enabled
+        self.read_only = spec.read_only
         self.rate_limit: RateLimitSpec | None = spec.rate_limit
         self.bucket: TokenBucket | None = None
         self.jobs: dict[str, JobSpec] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -137,13 +138,12 @@ async def test_documented_bodies_accepted(api: Api) -> None:
 
 
 async def test_patch_is_refused_and_post_candidates_not_found(api: Api) -> None:
-    """Updates are PUT only; there is no POST /candidates."""
+    """Updates are PUT only (PATCH is not served); there is no POST /candidates."""
     status, doc, _ = await api.call("POST", "/applications", DOC_APPLICATION)
     cand_id = doc["data"]["relationships"]["candidate"]["data"]["id"]
     body = {"data": {"type": "candidates", "id": cand_id, "attributes": {"first_name": "X"}}}
-    status, doc, headers = await api.call("PATCH", f"/candidates/{cand_id}", body)
-    assert status == 405
-    assert headers["Allow"] == "GET, PUT"
+    status, doc, _ = await api.call("PATCH", f"/candidates/{cand_id}", body)
+    assert status == 404
     status, doc, _ = await api.call("POST", "/candidates", body)
     assert status == 404
     assert doc["errors"][0]["status"] == "404"
@@ -209,7 +209,7 @@ async def test_notifications_unless_skipped(api: Api, sim: SimulatorServer) -> N
 
 
 async def test_pagination_filters_and_accept_json(api: Api) -> None:
-    """Page-number pagination with totals; external reference filter; application/json works."""
+    """Paging with meta.stats.total.count and no links; undocumented filters and sizes refused."""
     for n in range(7):
         body = {
             "data": {
@@ -231,13 +231,15 @@ async def test_pagination_filters_and_accept_json(api: Api) -> None:
     )
     assert status == 200
     assert [r["attributes"]["last_name"] for r in doc["data"]] == ["3", "4", "5"]
-    assert doc["meta"]["stats"]["total"] == 7
-    assert "next" in doc["links"]
-    assert "prev" in doc["links"]
+    assert doc["meta"]["stats"]["total"]["count"] == 7
+    assert set(doc) == {"data", "meta"}
     status, doc, _ = await api.call("GET", "/job_seekers?filter[external_system_reference]=ref-1")
     assert [r["attributes"]["last_name"] for r in doc["data"]] == ["1", "3", "5"]
     status, doc, _ = await api.call("GET", "/candidates?filter[email]=P4@example.com")
-    assert [r["attributes"]["email"] for r in doc["data"]] == ["p4@example.com"]
+    assert status == 400
+    assert doc["errors"][0]["detail"].startswith("Malformed query params")
+    status, doc, _ = await api.call("GET", "/job_seekers?page[size]=1001")
+    assert status == 400
 
 
 async def test_rate_limit_headers(api: Api, sim: SimulatorServer) -> None:
@@ -354,3 +356,39 @@ async def test_command_line_runs_until_sigterm(tmp_path: Path) -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_read_only_key_and_request_log_bodies(api: Api, sim: SimulatorServer) -> None:
+    """A read-only key reads but cannot write (403); the log keeps each body, never the key."""
+    sim.tenant("acme").read_only = True
+    status, _, _ = await api.call("GET", "/jobs")
+    assert status == 200
+    status, doc, _ = await api.call("POST", "/applications", DOC_APPLICATION)
+    assert status == 403
+    assert doc["errors"][0]["code"] == "forbidden"
+    log = [entry.as_json() for entry in sim.tenant("acme").requests]
+    assert log[-1]["body"] == DOC_APPLICATION
+    assert log[-1]["status"] == 403
+    assert "X-API-KEY" not in str(log)
+
+
+async def test_refusals_follow_the_reference_facts(api: Api) -> None:
+    """Every writable-elsewhere attribute the facts deny a job seeker is refused with 400."""
+    from worker.core.pinpoint_reference import APPLICATIONS, JOB_SEEKERS  # noqa: PLC0415
+
+    for name in sorted(APPLICATIONS.writes("create") - JOB_SEEKERS.writes("create")):
+        body = {"data": {"type": "job_seekers", "attributes": {"first_name": "A", name: "x"}}}
+        status, doc, _ = await api.call("POST", "/job_seekers", body)
+        assert status == 400, name
+        assert doc["errors"][0]["source"]["pointer"] == f"data/attributes/{name}"
+
+
+async def test_late_write_lands_after_the_client_gave_up(api: Api, sim: SimulatorServer) -> None:
+    """A late write is never answered, yet applied late_write_delay_s later."""
+    sim.set_faults(FaultConfig(script=("late_write",), late_write_delay_s=0.3), tenant="acme")
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(api.call("POST", "/applications", DOC_APPLICATION), timeout=0.1)
+    assert sim.tenant("acme").records["applications"] == {}
+    await asyncio.sleep(0.6)
+    assert len(sim.tenant("acme").records["applications"]) == 1
+    assert sim.tenant("acme").requests[-1].status == "late_write"
