@@ -283,16 +283,7 @@ class EventProcessor:
         try:
             event = self._parse(record)
         except InvalidEvent as exc:
-            self._metrics.event_consumed(record.tp.topic, "invalid")
-            bound.warning("invalid event dead-lettered", reason=str(exc.reason),
-                          error=mask_pii(exc.detail))
-            reason = exc.reason.dead_letter_reason
-            await self._dead_letter(record, reason, f"{exc.reason}: {exc.detail}", attempts=1)
-            delivery = self._publish_outcome(record, None, Outcome.DEAD_LETTERED, reason,
-                                             detail=exc.detail)
-            self._metrics.event_processed("invalid", Outcome.DEAD_LETTERED, reason, None)
-            await delivery
-            return ProcessResult.DONE
+            return await self._dead_letter_invalid(record, exc, bound)
 
         self._metrics.event_consumed(record.tp.topic, event.type)
         bound.add(team=event.team_id, event_id=event.id, event_type=event.type)
@@ -355,6 +346,21 @@ class EventProcessor:
             then_mark=None if outcome is Outcome.DEAD_LETTERED else (done_key, event.team_id))
         self._metrics.event_processed(event.type, outcome, reason, self._lag(event))
         bound.debug("event processed", outcome=str(outcome), reason=str(reason))
+        await delivery
+        return ProcessResult.DONE
+
+    async def _dead_letter_invalid(self, record: InboundRecord, exc: InvalidEvent,
+                                   bound: _EventLog) -> ProcessResult:
+        """An event that cannot be read goes to the dead-letter topic at once: no retry can
+        make it readable."""
+        self._metrics.event_consumed(record.tp.topic, "invalid")
+        bound.warning("invalid event dead-lettered", reason=str(exc.reason),
+                      error=mask_pii(exc.detail))
+        reason = exc.reason.dead_letter_reason
+        await self._dead_letter(record, reason, f"{exc.reason}: {exc.detail}", attempts=1)
+        delivery = self._publish_outcome(record, None, Outcome.DEAD_LETTERED, reason,
+                                         detail=exc.detail)
+        self._metrics.event_processed("invalid", Outcome.DEAD_LETTERED, reason, None)
         await delivery
         return ProcessResult.DONE
 
