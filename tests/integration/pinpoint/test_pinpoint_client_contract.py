@@ -64,10 +64,11 @@ async def test_application_to_unknown_job_is_invalid(
 async def test_records_attach_to_an_existing_candidate(
     client: PinpointClient, acme: TenantCredentials, sim: SimulatorServer
 ) -> None:
-    """With candidate_id, the new record joins that candidate instead of making another."""
+    """With candidate_id, the new record joins that candidate instead of making another
+    (an application still carries the person's names and e-mail: post-applications needs them)."""
     first = await client.create_job_seeker(acme, PERSON, "sw:1")
     app = await client.create_application(
-        acme, "1", {}, "sw:1:app", candidate_id=first.candidate_id
+        acme, "1", PERSON, "sw:1:app", candidate_id=first.candidate_id
     )
     assert app.candidate_id == first.candidate_id
     cand = await client.get_candidate(acme, first.candidate_id)
@@ -192,7 +193,7 @@ async def test_comments_written_and_listed_across_pages(
 ) -> None:
     """A note is found by its marker among more than 100 notes, on its own record only."""
     created = await client.create_job_seeker(acme, PERSON, "sw:1")
-    other = await client.create_application(acme, "1", {}, "sw:1:a", created.candidate_id)
+    other = await client.create_application(acme, "1", PERSON, "sw:1:a", created.candidate_id)
     for n in range(105):
         await client.write_comment(acme, created.ref, f"note\n\nref: sw-{n:04d}", f"sw-{n:04d}")
     await client.write_comment(acme, other.ref, "on the application sw-app", "sw-app")

@@ -83,7 +83,7 @@ async def test_documented_bodies_accepted(api: Api) -> None:
     status, doc, _ = await api.call("POST", "/applications", DOC_APPLICATION)
     assert status == 201
     app_id = doc["data"]["id"]
-    cand_id = doc["data"]["relationships"]["candidate"]["data"]["id"]
+    cand_id = str(doc["data"]["attributes"]["candidate_id"])
     put = {
         "data": {
             "type": "candidates",
@@ -107,7 +107,11 @@ async def test_documented_bodies_accepted(api: Api) -> None:
     status, doc, _ = await api.call("PUT", f"/candidates/{cand_id}?include=custom_attributes", put)
     assert status == 200
     ca = doc["included"][0]
-    assert ca["attributes"]["varchar_value"] == "Staff engineer"
+    assert ca["attributes"]["value"] == "Staff engineer"
+    assert ca["attributes"]["field_name"] == "Job title"
+    assert "varchar_value" not in ca["attributes"]
+    assert ca["relationships"]["custom_field"] == {"meta": {"included": False}}
+    assert doc["data"]["relationships"]["job_seekers"] == {"meta": {"included": False}}
     update = {
         "data": {
             "type": "candidates",
@@ -122,9 +126,14 @@ async def test_documented_bodies_accepted(api: Api) -> None:
             {"type": "custom_attributes", "id": ca["id"], "attributes": {"varchar_value": "CTO"}}
         ],
     }
-    status, doc, _ = await api.call("PUT", f"/candidates/{cand_id}", update)
+    status, doc, _ = await api.call(
+        "PUT", f"/candidates/{cand_id}?include=custom_attributes.custom_field", update)
     assert status == 200
-    assert doc["included"][0]["attributes"]["varchar_value"] == "CTO"
+    by_type = {(r["type"], r["id"]): r for r in doc["included"]}
+    updated = by_type[("custom_attributes", ca["id"])]
+    assert updated["attributes"]["value"] == "CTO"
+    assert updated["relationships"]["custom_field"]["data"] == {"type": "custom_fields", "id": "25"}
+    assert ("custom_fields", "25") in by_type
     comment = {
         "data": {
             "type": "comments",
@@ -140,7 +149,7 @@ async def test_documented_bodies_accepted(api: Api) -> None:
 async def test_patch_is_refused_and_post_candidates_not_found(api: Api) -> None:
     """Updates are PUT only (PATCH is not served); there is no POST /candidates."""
     status, doc, _ = await api.call("POST", "/applications", DOC_APPLICATION)
-    cand_id = doc["data"]["relationships"]["candidate"]["data"]["id"]
+    cand_id = str(doc["data"]["attributes"]["candidate_id"])
     body = {"data": {"type": "candidates", "id": cand_id, "attributes": {"first_name": "X"}}}
     status, doc, _ = await api.call("PATCH", f"/candidates/{cand_id}", body)
     assert status == 404
@@ -183,10 +192,11 @@ async def test_validation_error_body(api: Api) -> None:
     assert status == 400
 
 
-async def test_comments_only_on_applications_and_job_seekers(api: Api) -> None:
-    """A comment on a candidate is refused."""
+async def test_comments_on_candidates_and_on_unknown_records(api: Api) -> None:
+    """A comment may hang from a candidate (comments_attributes_post) and reads back its
+    commentable as attributes with the model name; one on a record that is not there is 422."""
     status, doc, _ = await api.call("POST", "/applications", DOC_APPLICATION)
-    cand_id = doc["data"]["relationships"]["candidate"]["data"]["id"]
+    cand_id = str(doc["data"]["attributes"]["candidate_id"])
     body = {
         "data": {
             "type": "comments",
@@ -194,6 +204,14 @@ async def test_comments_only_on_applications_and_job_seekers(api: Api) -> None:
             "relationships": {"commentable": {"data": {"type": "candidates", "id": cand_id}}},
         }
     }
+    status, doc, _ = await api.call("POST", "/comments", body)
+    assert status == 201
+    assert doc["data"]["attributes"]["commentable_type"] == "Candidate"
+    assert str(doc["data"]["attributes"]["commentable_id"]) == cand_id
+    status, doc, _ = await api.call(
+        "GET", f"/comments?filter[commentable_type]=Candidate&filter[commentable_id]={cand_id}")
+    assert [c["attributes"]["body_text"] for c in doc["data"]] == ["x"]
+    body["data"]["relationships"]["commentable"]["data"]["id"] = "999"
     status, doc, _ = await api.call("POST", "/comments", body)
     assert status == 422
     assert doc["errors"][0]["source"]["pointer"] == "/data/relationships/commentable"
