@@ -25,6 +25,7 @@ from kafka.admin import KafkaAdminClient
 from tests.contract_gate import ContractGate
 from worker.config import WorkerConfig, load_config
 from worker.core.notes import REF_LABEL, note_ref
+from worker.core.pinpoint_reference import MODEL_OF_TYPE
 from worker.kafka.topics import TopicSpec, ensure_topics
 from worker.runtime.app import Worker
 from worker.simulator import SimulatorServer
@@ -361,7 +362,7 @@ def assert_exactly_once(sim: SimulatorServer, expected: Mapping[str, Expected],
         assert not dup, f"{team}: notes written twice: {dup[:5]}"
         got: dict[str, list[str]] = defaultdict(list)
         for c in sorted(state["comments"], key=lambda c: int(c["id"])):
-            assert c["commentable_type"] == kind
+            assert c["commentable_type"] == MODEL_OF_TYPE[kind]
             got[record_of[c["commentable_id"]]].append(str(marker_of(c["body_text"])))
         wanted = {ref: notes for ref, notes in exp.notes.items() if notes}
         lost = {m for notes in wanted.values() for m in notes} - set(markers)

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from worker.core.notes import note_ref
+from worker.core.pinpoint_reference import MODEL_OF_TYPE
 from worker.tools.sample import CampaignGenerator, Candidate, SampleEvent
 from worker.tools.stack import settings_document
 
@@ -61,8 +62,8 @@ def notes_of(stack: Stack, team: str, ext_ref: str, kind: str = "job_seekers") -
     """The markers of the notes on the team's record for ``ext_ref``, oldest first."""
     state = stack.sim.tenant(team).snapshot()
     (record,) = [r for r in state[kind] if r["external_system_reference"] == ext_ref]
-    comments = [c for c in state["comments"]
-                if c["commentable_id"] == record["id"] and c["commentable_type"] == kind]
+    comments = [c for c in state["comments"] if c["commentable_id"] == record["id"]
+                and c["commentable_type"] == MODEL_OF_TYPE[kind]]
     return [str(marker_of(c["body_text"])) for c in sorted(comments, key=lambda c: int(c["id"]))]
 
 
