@@ -94,22 +94,23 @@ async def one_at_a_time(bootstrap: str, topic: str, group: str, doc: dict[str, o
                         if isinstance(action, PushCandidate):
                             # As the worker does: never a second record for this candidate.
                             existing = await client.find_record_by_external_reference(
-                                tenant, RecordKind.JOB_SEEKERS, action.external_ref)
+                                tenant, action.external_ref, RecordKind.JOB_SEEKERS)
                             if existing is not None:
                                 record = existing.ref
                                 continue
                             person = None
                             if action.merge and action.email:
-                                found = await client.find_candidates_by_email(tenant,
-                                                                              action.email)
-                                person = found[0].id if found else None
+                                found = await client.find_people_by_email(tenant,
+                                                                          action.email)
+                                person = found[0] if found else None
                             standard = {k: v for k, v in action.fields.items()
                                         if not k.startswith(CUSTOM_PREFIX)}
                             created = await client.create_job_seeker(
                                 tenant, standard, action.external_ref, candidate_id=person)
                             record = created.ref
                         elif isinstance(action, WriteNote) and record is not None:
-                            await client.write_comment(tenant, record, action.note.text)
+                            await client.write_comment(tenant, record, action.note.text,
+                                                       action.note.ref)
                     done += 1
             if first is not None and time.monotonic() >= next_commit:
                 await asyncio.to_thread(consumer.commit)

@@ -18,13 +18,14 @@ touching it (documented on each field and in `docs/policy.md`):
 | `fields.mandatory` | `first_name`, `last_name`, `email` | what Pinpoint needs to create a person |
 | `field_mapping.string` | first_name, last_name, email, phone → same-named fields | |
 | `field_mapping.list` | none | |
-| `field_mapping.social` | `linkedin` → `linkedin_url` | |
+| `field_mapping.social` | none | job seekers have no LinkedIn attribute: map it to a custom field |
 | `destination.campaign_jobs` | none: candidates land as job seekers | |
 
 Unknown keys are ignored (a newer settings service may add settings before the worker knows
 them); types are strict (`"yes"` is not a boolean, `"5"` is not a version); unknown values of
-known settings (a sync trigger, a note type, a Pinpoint field name) and contradictions are
-rejected with `InvalidSettings` naming the setting and the problem.
+known settings (a sync trigger, a note type, a Pinpoint field name the destination resource does
+not have) and contradictions are rejected with `InvalidSettings` naming the setting and the
+problem.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from worker.core._jsonguard import describe_errors, nesting_depth_exceeds
 from worker.core.enums import NoteType, SyncTrigger
 from worker.core.errors import InvalidSettings, SettingsErrorReason
 from worker.core.events import Id, Key, TeamId
+from worker.core.pinpoint_reference import PERSON_FIELDS_REQUIRED_ON_CREATE, destination_fields
 from worker.core.strict import Boolean, Integer
 
 MAX_SETTINGS_BYTES: Final = 262_144
@@ -55,19 +57,20 @@ MAX_SETTINGS_BYTES: Final = 262_144
 MAX_SETTINGS_NESTING: Final = 16
 """Deepest accepted nesting of a settings document (a valid one nests 4 levels)."""
 
-STANDARD_FIELDS: Final = ("first_name", "last_name", "email", "phone", "linkedin_url")
-"""Pinpoint's standard candidate attributes; every other field is `custom:<custom_field_id>`."""
-
 _CUSTOM_FIELD = re.compile(r"custom:[A-Za-z0-9_-]{1,64}")
+_ATTRIBUTE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 def _check_field_name(name: str) -> str:
-    if name in STANDARD_FIELDS or _CUSTOM_FIELD.fullmatch(name):
+    """The syntax of a field name; whether the destination resource has it is checked on the
+    whole document (`pinpoint_field_problems`), which knows the destinations."""
+    if _ATTRIBUTE.fullmatch(name) or _CUSTOM_FIELD.fullmatch(name):
         return name
     raise PydanticCustomError(
         "pinpoint_field",
-        "unknown Pinpoint field '{name}': use one of {standard} or custom:<custom_field_id>",
-        {"name": name[:80], "standard": ", ".join(STANDARD_FIELDS)},
+        "unknown Pinpoint field '{name}': use an attribute of the destination resource "
+        "(first_name, town, ...) or custom:<custom_field_id>",
+        {"name": name[:80]},
     )
 
 
@@ -90,7 +93,9 @@ DEFAULT_STRING_MAPPING: Final = {
     "email": "email",
     "phone": "phone",
 }
-DEFAULT_SOCIAL_MAPPING: Final = {"linkedin": "linkedin_url"}
+DEFAULT_SOCIAL_MAPPING: Final[dict[str, str]] = {}
+"""None: job seekers (the default destination) have no LinkedIn attribute; map it to a
+candidate custom field (or to `linkedin_url`, which only applications have)."""
 
 _MODEL = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
@@ -246,6 +251,14 @@ class TeamSettings(BaseModel):
         return {}
 
     @model_validator(mode="after")
+    def _fields_exist_in_pinpoint(self) -> TeamSettings:
+        problems = pinpoint_field_problems(self)
+        if problems:
+            raise PydanticCustomError("pinpoint_field", "{problems}",
+                                      {"problems": "; ".join(problems)})
+        return self
+
+    @model_validator(mode="after")
     def _no_contradictions(self) -> TeamSettings:
         problems = contradictions(self)
         if problems:
@@ -267,6 +280,48 @@ class TeamSettings(BaseModel):
             fillable.update(targets)
         fillable.update(self.fields.displayed)
         return fillable
+
+
+def pinpoint_field_problems(settings: TeamSettings) -> list[str]:
+    """Every field named by the document that no destination resource it uses has, and each
+    field Pinpoint requires on a create that no mapping can fill.
+
+    Candidates land as job seekers unless their campaign is in `destination.campaign_jobs`
+    (then as applications): a standard field must be an attribute of one of those resources
+    (the worker writes it only where the record has it). `custom:<id>` fields always pass."""
+    kinds: tuple[str, ...] = ("job_seeker",)
+    if settings.destination.campaign_jobs:
+        kinds = ("job_seeker", "application")
+    known = frozenset().union(*(destination_fields(kind) for kind in kinds))
+    resources = " or ".join({"job_seeker": "job seekers", "application": "applications"}[k]
+                            for k in kinds)
+    named: dict[str, list[str]] = {}
+    mapping = settings.field_mapping
+    for variable, target in mapping.string.items():
+        for field in [target] if isinstance(target, str) else target:
+            named.setdefault(field, []).append(f"field_mapping.string.{variable}")
+    for variable, targets in mapping.list_.items():
+        for field in targets:
+            named.setdefault(field, []).append(f"field_mapping.list.{variable}")
+    for network, field in mapping.social.items():
+        named.setdefault(field, []).append(f"field_mapping.social.{network}")
+    for group in ("mandatory", "protected", "displayed", "filterable"):
+        for field in getattr(settings.fields, group):
+            named.setdefault(field, []).append(f"fields.{group}")
+    problems = [
+        f"{' and '.join(dict.fromkeys(where))}: Pinpoint's {resources} have no attribute "
+        f"'{field}' (name an attribute of the destination resource or custom:<id>)"
+        for field, where in named.items()
+        if not field.startswith("custom:") and field not in known
+    ]
+    fillable = settings.fillable_fields()
+    problems.extend(
+        f"no field mapping fills {field} and users cannot tag it: Pinpoint requires it to "
+        "create a person, so no candidate could ever be pushed"
+        for field in sorted(PERSON_FIELDS_REQUIRED_ON_CREATE)
+        if field not in fillable
+    )
+    return problems
 
 
 def contradictions(settings: TeamSettings) -> list[str]:

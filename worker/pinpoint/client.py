@@ -4,8 +4,13 @@ Every failure is classified by :func:`worker.pinpoint.errors.classify` and surfa
 :class:`~worker.pinpoint.errors.PinpointError`; aiohttp's exceptions never leave this module.
 
 Creates are made safe to retry: after a transient failure of a POST (the request may have been
-applied), the client looks for what it may have created (external reference on records, same
-text on the same record for comments) before sending again.
+applied), the client looks for what it may have created (external reference on records, the
+note's reference marker on the same record for comments) before sending again.
+
+Requests use only what Pinpoint's API reference documents (``worker.core.pinpoint_reference``
+holds its facts): filters each operation declares, lists paged by number until a short page,
+attributes each operation writes, ``*_id`` attributes rather than relationship linkage that was
+not included.
 """
 
 from __future__ import annotations
@@ -18,23 +23,31 @@ import json
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import replace
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import structlog
 
+from worker.core.pinpoint_reference import (
+    PAGE_SIZE_MAX,
+    RESOURCES,
+    address_attributes_refused,
+)
 from worker.pinpoint import jsonapi
 from worker.pinpoint.errors import (
     AuthError,
     FailureClass,
     InvalidRequestError,
+    NotFoundError,
     PinpointError,
     RateLimitedError,
     TransientError,
     classify,
 )
 from worker.pinpoint.models import (
+    COMMENTABLE_TYPE,
     CUSTOM_PREFIX,
     Comment,
     CreatedRecord,
@@ -51,7 +64,8 @@ from worker.pinpoint.retry import RetryPolicy
 log = structlog.get_logger("worker.pinpoint")
 
 JSONAPI = "application/vnd.api+json"
-PAGE_SIZE = 100
+PAGE_SIZE: Final = PAGE_SIZE_MAX
+"""Lists are read 1000 a page, the most Pinpoint serves (more is refused, not capped)."""
 DEFAULT_RETRY_AFTER = 1.0
 Doc = dict[str, Any]
 Reconcile = Callable[[], Awaitable[Doc | None]]
@@ -60,12 +74,14 @@ Reconcile = Callable[[], Awaitable[Doc | None]]
 class Operation(enum.StrEnum):
     """Client operations, as named in metrics and logs."""
 
-    FIND_CANDIDATES_BY_EMAIL = "find_candidates_by_email"
+    FIND_PEOPLE_BY_EMAIL = "find_people_by_email"
     FIND_RECORD_BY_EXTERNAL_REFERENCE = "find_record_by_external_reference"
     CREATE_JOB_SEEKER = "create_job_seeker"
     CREATE_APPLICATION = "create_application"
     GET_CANDIDATE = "get_candidate"
+    GET_RECORD = "get_record"
     UPDATE_CANDIDATE = "update_candidate"
+    UPDATE_RECORD = "update_record"
     WRITE_COMMENT = "write_comment"
     LIST_COMMENTS = "list_comments"
     LIST_CUSTOM_FIELDS = "list_custom_fields"
@@ -362,7 +378,9 @@ class PinpointClient:
                 status=status,
                 detail=detail,
             )
-        return InvalidRequestError(
+        error_type = NotFoundError if _names_a_missing_record(status, pointer) else (
+            InvalidRequestError)
+        return error_type(
             f"{operation}: Pinpoint refused the request ({status}): {detail}",
             operation=str(operation),
             status=status,
@@ -391,44 +409,56 @@ class PinpointClient:
         params: Mapping[str, str],
         *,
         max_pages: int | None = None,
-    ) -> AsyncIterator[Doc]:
-        """Each page document of a list, following page numbers."""
+        with_total: bool = False,
+    ) -> AsyncIterator[tuple[Doc, int | None]]:
+        """Each page document of a list (with ``meta.stats.total.count`` when asked), by page
+        number, until a short page: Pinpoint's lists carry no ``links``."""
         number = 1
         while True:
             query = {**params, "page[number]": str(number), "page[size]": str(PAGE_SIZE)}
+            if with_total:
+                query["stats[total]"] = "count"
             doc = await self._call(tenant, operation, "GET", path, params=query)
-            yield doc
-            data = doc.get("data")
-            links = doc.get("links") or {}
-            if not isinstance(data, list) or len(data) < PAGE_SIZE or "next" not in links:
+            with self._decoding(operation):
+                size = len(jsonapi.data_list(doc))
+            yield doc, jsonapi.total_count(doc) if with_total else None
+            if size < PAGE_SIZE:
                 return
             number += 1
             if max_pages is not None and number > max_pages:
                 return
 
-    # ---- operations ---------------------------------------------------------------------------
-    async def find_candidates_by_email(
-        self, tenant: TenantCredentials, email: str
-    ) -> list[PinpointCandidate]:
-        """Candidates whose e-mail equals ``email`` (case-insensitive); reads one page only."""
-        op = Operation.FIND_CANDIDATES_BY_EMAIL
-        wanted = email.strip().lower()
-        params = {"filter[email]": email.strip(), "include": "custom_attributes"}
-        found: list[PinpointCandidate] = []
-        async for doc in self._pages(tenant, op, "/api/v1/candidates", params, max_pages=1):
-            with self._decoding(op):
-                included = jsonapi.index_included(doc)
-                page = [jsonapi.candidate_from(r, included) for r in jsonapi.data_list(doc)]
-            found.extend(
-                c for c in page if (c.attributes.get("email") or "").strip().lower() == wanted
-            )
+    # ---- finding people and records ----------------------------------------------------------
+    async def find_people_by_email(self, tenant: TenantCredentials, email: str) -> list[str]:
+        """Ids of the candidates Pinpoint holds with this e-mail, oldest first.
+
+        Candidates have no e-mail filter: applications are filtered on ``candidate_email``,
+        job seekers searched for the address (hits kept only where their ``email`` equals it,
+        case-insensitively); both give ``candidate_id``."""
+        op = Operation.FIND_PEOPLE_BY_EMAIL
+        address = email.strip()
+        wanted = address.lower()
+        ids: set[str] = set()
+        value = jsonapi.many_filter_value(address)
+        for path, params, check in (
+            ("/api/v1/applications", {"filter[candidate_email]": value}, False),
+            ("/api/v1/job_seekers", {"filter[search]": value}, True),
+        ):
+            async for doc, _ in self._pages(tenant, op, path, {**params, "sort": "id"}):
+                with self._decoding(op):
+                    for res in jsonapi.data_list(doc):
+                        attrs = res.get("attributes") or {}
+                        if check and str(attrs.get("email") or "").strip().lower() != wanted:
+                            continue
+                        if attrs.get("candidate_id") not in (None, ""):
+                            ids.add(str(attrs["candidate_id"]))
         log.debug(
-            "pinpoint.candidates_found",
+            "pinpoint.people_found",
             subdomain=tenant.subdomain,
             email=jsonapi.mask_email(email),
-            count=len(found),
+            count=len(ids),
         )
-        return found
+        return sorted(ids, key=_id_order)
 
     async def _record_doc_by_ref(
         self, tenant: TenantCredentials, kind: RecordKind, ref: str
@@ -439,8 +469,8 @@ class PinpointClient:
             "GET",
             f"/api/v1/{kind.value}",
             params={
-                "filter[external_system_reference]": ref,
-                "page[size]": str(PAGE_SIZE),
+                "filter[external_system_reference]": jsonapi.many_filter_value(ref),
+                "sort": "id",
             },
         )
         with self._decoding(Operation.FIND_RECORD_BY_EXTERNAL_REFERENCE):
@@ -451,25 +481,20 @@ class PinpointClient:
         return None
 
     async def find_record_by_external_reference(
-        self, tenant: TenantCredentials, kind: RecordKind, ref: str
+        self, tenant: TenantCredentials, ref: str, prefer: RecordKind = RecordKind.JOB_SEEKERS
     ) -> CreatedRecord | None:
-        """The job seeker or application created with this external reference, if any."""
-        doc = await self._record_doc_by_ref(tenant, kind, ref)
-        if doc is None:
-            return None
+        """The job seeker or application created with this external reference, whichever
+        kind it is (``prefer`` is looked at first): a record made before a crash is found even
+        when the destination changed since."""
         op = Operation.FIND_RECORD_BY_EXTERNAL_REFERENCE
-        with self._decoding(op):
-            return jsonapi.created_record_from(doc["data"], kind)
+        for kind in (prefer, *(k for k in RecordKind if k is not prefer)):
+            doc = await self._record_doc_by_ref(tenant, kind, ref)
+            if doc is not None:
+                with self._decoding(op):
+                    return jsonapi.created_record_from(doc["data"], kind)
+        return None
 
-    @staticmethod
-    def _person_attributes(fields: Mapping[str, str]) -> dict[str, str]:
-        custom = [name for name in fields if name.startswith(CUSTOM_PREFIX)]
-        if custom:
-            raise ValueError(
-                f"custom fields {custom} cannot be set on create; use update_candidate"
-            )
-        return dict(fields)
-
+    # ---- creating records -------------------------------------------------------------------
     async def _create_record(
         self,
         tenant: TenantCredentials,
@@ -481,7 +506,6 @@ class PinpointClient:
         external_ref: str,
     ) -> CreatedRecord:
         attributes["external_system_reference"] = external_ref
-        attributes["skip_notifications_on_create"] = True
         body: Doc = {"data": {"type": kind.value, "attributes": attributes}}
         if relationships:
             body["data"]["relationships"] = relationships
@@ -493,7 +517,7 @@ class PinpointClient:
             tenant, operation, "POST", f"/api/v1/{kind.value}", body=body, reconcile=reconcile
         )
         with self._decoding(operation):
-            return jsonapi.created_record_from(doc["data"], kind)
+            return jsonapi.created_record_from(jsonapi.data_one(doc), kind)
 
     async def create_job_seeker(
         self,
@@ -502,15 +526,19 @@ class PinpointClient:
         external_ref: str,
         candidate_id: str | None = None,
     ) -> CreatedRecord:
-        """Create a talent-pipeline record (and its candidate, unless ``candidate_id``)."""
+        """Create a talent-pipeline record (and its candidate, unless ``candidate_id``).
+
+        Only attributes job seekers' POST writes are sent (others are refused by Pinpoint):
+        the caller writes the rest with `update_person`."""
         rels: dict[str, Any] = {}
         if candidate_id is not None:
             rels["candidate"] = {"data": {"type": "candidates", "id": candidate_id}}
+        attributes = {**SOURCE[RecordKind.JOB_SEEKERS], **postable(RecordKind.JOB_SEEKERS, fields)}
         return await self._create_record(
             tenant,
             RecordKind.JOB_SEEKERS,
             operation=Operation.CREATE_JOB_SEEKER,
-            attributes=self._person_attributes(fields),
+            attributes=attributes,
             relationships=rels,
             external_ref=external_ref,
         )
@@ -523,105 +551,162 @@ class PinpointClient:
         external_ref: str,
         candidate_id: str | None = None,
     ) -> CreatedRecord:
-        """Create an application to a job (and its candidate, unless ``candidate_id``)."""
+        """Create an application to a job (and its candidate, unless ``candidate_id``),
+        without Pinpoint's "Application Received" and "New Application" notifications."""
         rels: dict[str, Any] = {"job": {"data": {"type": "jobs", "id": job_id}}}
         if candidate_id is not None:
             rels["candidate"] = {"data": {"type": "candidates", "id": candidate_id}}
+        attributes: dict[str, Any] = {
+            **SOURCE[RecordKind.APPLICATIONS],
+            **postable(RecordKind.APPLICATIONS, fields),
+            "skip_notifications_on_create": True,
+        }
         return await self._create_record(
             tenant,
             RecordKind.APPLICATIONS,
             operation=Operation.CREATE_APPLICATION,
-            attributes=self._person_attributes(fields),
+            attributes=attributes,
             relationships=rels,
             external_ref=external_ref,
         )
 
+    # ---- reading and updating the person -----------------------------------------------------
     async def get_candidate(
         self, tenant: TenantCredentials, candidate_id: str
     ) -> PinpointCandidate:
-        """A candidate with its custom attributes and the ids of its records."""
-        op = Operation.GET_CANDIDATE
+        """A candidate with its custom attribute values and the ids of its job seekers."""
+        return await self._get_resource(tenant, CANDIDATES, candidate_id, ("job_seekers",))
+
+    async def _get_resource(
+        self, tenant: TenantCredentials, type_: str, resource_id: str, extra: tuple[str, ...]
+    ) -> PinpointCandidate:
+        op = Operation.GET_CANDIDATE if type_ == CANDIDATES else Operation.GET_RECORD
         doc = await self._call(
             tenant,
             op,
             "GET",
-            f"/api/v1/candidates/{candidate_id}",
-            params={"include": "custom_attributes"},
+            f"/api/v1/{type_}/{resource_id}",
+            params={"include": ",".join((CUSTOM_INCLUDE, *extra))},
         )
+        names = await self._field_ids_by_name(tenant, doc)
         with self._decoding(op):
-            return jsonapi.candidate_from(jsonapi.data_one(doc), jsonapi.index_included(doc))
+            return jsonapi.candidate_from(
+                jsonapi.data_one(doc), jsonapi.index_included(doc), names
+            )
+
+    async def _field_ids_by_name(self, tenant: TenantCredentials, doc: Doc) -> dict[str, str]:
+        """Custom field ids by name, only when some included custom attribute lacks the
+        linkage to its field (then only its ``field_name`` says which it is)."""
+        lacking = any(
+            isinstance(res, dict)
+            and res.get("type") == "custom_attributes"
+            and not ((res.get("relationships") or {}).get("custom_field") or {}).get("data")
+            for res in doc.get("included") or []
+        )
+        if not lacking:
+            return {}
+        return {cf.name: cf.id for cf in (await self.custom_fields(tenant)).values()}
 
     async def custom_fields(
         self, tenant: TenantCredentials, *, refresh: bool = False
     ) -> dict[str, CustomField]:
-        """The tenant's candidate custom fields by id (cached)."""
+        """The tenant's custom field definitions (every resource type) by id (cached)."""
         cached = self._custom_fields.get(tenant.subdomain)
         if cached is not None and not refresh:
             return cached
         op = Operation.LIST_CUSTOM_FIELDS
         fields: dict[str, CustomField] = {}
-        params = {"filter[resource_type]": "candidate"}
-        async for doc in self._pages(tenant, op, "/api/v1/custom_fields", params):
+        async for doc, _ in self._pages(tenant, op, "/api/v1/custom_fields", {"sort": "id"}):
             with self._decoding(op):
-                page = [jsonapi.custom_field_from(r) for r in jsonapi.data_list(doc)]
-            fields.update((cf.id, cf) for cf in page if cf.resource_type == "candidate")
+                fields.update(
+                    (cf.id, cf) for cf in map(jsonapi.custom_field_from, jsonapi.data_list(doc))
+                )
         self._custom_fields[tenant.subdomain] = fields
         return fields
 
-    async def update_candidate(
+    async def update_person(
         self,
         tenant: TenantCredentials,
         candidate_id: str,
         fields: Mapping[str, str],
         protected: frozenset[str] = frozenset(),
-    ) -> PinpointCandidate:
-        """Write standard and ``custom:<id>`` fields with one PUT; protected fields only where
-        Pinpoint's current value is empty."""
-        op = Operation.UPDATE_CANDIDATE
-        custom = {n[len(CUSTOM_PREFIX) :]: v for n, v in fields.items() if n.startswith("custom:")}
-        needs_current = bool(custom) or any(name in protected for name in fields)
-        current = await self.get_candidate(tenant, candidate_id) if needs_current else None
-        wanted = dict(fields)
+        *,
+        record: RecordRef | None = None,
+        current: PinpointCandidate | None = None,
+    ) -> None:
+        """Write standard and ``custom:<id>`` fields of a person; protected fields only where
+        Pinpoint's current value is empty.
+
+        Each field goes where Pinpoint has it: the candidate's PUT for the attributes it writes
+        and custom fields of candidates; the record's own PUT for attributes only the record
+        has (``summary``, ``linkedin_url`` on applications, ...) and the record's custom fields.
+        A standard field neither has is left out (it cannot be written). ``current`` is the
+        candidate as just read, saving a read."""
+        if not fields:
+            return
+        defs: dict[str, CustomField] = {}
+        if any(name.startswith(CUSTOM_PREFIX) for name in fields):
+            defs = await self._custom_field_defs(tenant, fields)
+        plan = _route(fields, defs, record)
+        for (type_, resource_id), wanted in plan.items():
+            await self._put_fields(
+                tenant,
+                type_,
+                resource_id if type_ != CANDIDATES else candidate_id,
+                wanted,
+                protected,
+                defs,
+                current if type_ == CANDIDATES else None,
+            )
+
+    async def _put_fields(  # noqa: PLR0917 - private; each argument is needed
+        self,
+        tenant: TenantCredentials,
+        type_: str,
+        resource_id: str,
+        fields: Mapping[str, str],
+        protected: frozenset[str],
+        defs: Mapping[str, CustomField],
+        current: PinpointCandidate | None,
+    ) -> None:
+        """One PUT of a candidate or a record: its attributes and side-posted custom
+        attributes. Current values are read first when a protected or custom field is in it
+        (protected fields are kept where set; custom attributes are updated by their id)."""
+        has_custom = any(name.startswith(CUSTOM_PREFIX) for name in fields)
+        if current is None and (has_custom or any(name in protected for name in fields)):
+            current = await self._get_resource(tenant, type_, resource_id, ())
         if current is not None:
-            wanted = {
+            fields = {
                 name: value
                 for name, value in fields.items()
                 if name not in protected or not (current.value(name) or "").strip()
             }
-        standard = {n: v for n, v in wanted.items() if not n.startswith(CUSTOM_PREFIX)}
-        custom = {n[len(CUSTOM_PREFIX) :]: v for n, v in wanted.items() if n.startswith("custom:")}
-        data: Doc = {"type": "candidates", "id": candidate_id, "attributes": standard}
+        custom = {
+            n[len(CUSTOM_PREFIX) :]: v for n, v in fields.items() if n.startswith(CUSTOM_PREFIX)
+        }
+        standard = _for_country(
+            {n: v for n, v in fields.items() if not n.startswith(CUSTOM_PREFIX)})
+        if not standard and not custom:
+            return
+        data: Doc = {"type": type_, "id": resource_id, "attributes": standard}
         body: Doc = {"data": data}
         if custom:
-            assert current is not None
-            defs = await self._custom_field_defs(tenant, custom)
             changes = []
             for cf_id, value in custom.items():
-                held = current.custom_attributes.get(cf_id)
+                held = current.custom_attributes.get(cf_id) if current is not None else None
                 field_type = defs[cf_id].field_type
                 converted = jsonapi.custom_value_for(field_type, value)
                 changes.append((cf_id, held[0] if held else None, field_type, converted))
             rel_data, included = jsonapi.custom_attributes_payload(changes)
             data["relationships"] = {"custom_attributes": {"data": rel_data}}
             body["included"] = included
-        if not standard and not custom:
-            return (
-                current if current is not None else await self.get_candidate(tenant, candidate_id)
-            )
-        doc = await self._call(
-            tenant,
-            op,
-            "PUT",
-            f"/api/v1/candidates/{candidate_id}",
-            params={"include": "custom_attributes"},
-            body=body,
-        )
-        with self._decoding(op):
-            return jsonapi.candidate_from(jsonapi.data_one(doc), jsonapi.index_included(doc))
+        op = Operation.UPDATE_CANDIDATE if type_ == CANDIDATES else Operation.UPDATE_RECORD
+        await self._call(tenant, op, "PUT", f"/api/v1/{type_}/{resource_id}", body=body)
 
     async def _custom_field_defs(
-        self, tenant: TenantCredentials, wanted: Mapping[str, str]
+        self, tenant: TenantCredentials, fields: Mapping[str, str]
     ) -> dict[str, CustomField]:
+        wanted = [n[len(CUSTOM_PREFIX) :] for n in fields if n.startswith(CUSTOM_PREFIX)]
         defs = await self.custom_fields(tenant)
         if any(cf_id not in defs for cf_id in wanted):
             defs = await self.custom_fields(tenant, refresh=True)
@@ -630,15 +715,17 @@ class PinpointClient:
             raise InvalidRequestError(
                 f"update_candidate: unknown custom field(s) {unknown}",
                 operation=str(Operation.UPDATE_CANDIDATE),
-                detail=f"Custom field {unknown[0]} does not exist for candidates",
+                detail=f"Custom field {unknown[0]} does not exist",
                 pointer=f"custom:{unknown[0]}",
             )
         return defs
 
+    # ---- notes ------------------------------------------------------------------------------
     async def write_comment(
-        self, tenant: TenantCredentials, record: RecordRef, body_text: str
+        self, tenant: TenantCredentials, record: RecordRef, body_text: str, marker: str
     ) -> Comment:
-        """Add a note to a job seeker or an application."""
+        """Add a note to a job seeker or an application. ``marker`` is a short reference the
+        text holds: a POST that may have landed is looked for by it before being sent again."""
         op = Operation.WRITE_COMMENT
         body: Doc = {
             "data": {
@@ -651,39 +738,154 @@ class PinpointClient:
         }
 
         async def reconcile() -> Doc | None:
-            for comment_doc in await self._comment_resources(tenant, record):
-                if (comment_doc.get("attributes") or {}).get("body_text") == body_text:
-                    return {"data": comment_doc}
-            return None
+            found = await self._comment_resource(tenant, record, marker)
+            return None if found is None else {"data": found}
 
         doc = await self._call(
             tenant, op, "POST", "/api/v1/comments", body=body, reconcile=reconcile
         )
         with self._decoding(op):
-            return jsonapi.comment_from(jsonapi.data_one(doc))
+            comment = jsonapi.comment_from(jsonapi.data_one(doc))
+        return comment if comment.commentable is not None else replace(comment, commentable=record)
 
-    async def _comment_resources(
-        self, tenant: TenantCredentials, record: RecordRef
-    ) -> list[jsonapi.Resource]:
+    async def find_comment(
+        self, tenant: TenantCredentials, record: RecordRef, marker: str
+    ) -> Comment | None:
+        """The note on ``record`` whose text holds ``marker``, over every page of its notes."""
+        found = await self._comment_resource(tenant, record, marker)
+        if found is None:
+            return None
+        with self._decoding(Operation.LIST_COMMENTS):
+            comment = jsonapi.comment_from(found)
+        return comment if comment.commentable is not None else replace(comment, commentable=record)
+
+    async def _comment_resource(
+        self, tenant: TenantCredentials, record: RecordRef, marker: str
+    ) -> jsonapi.Resource | None:
+        """Page through the record's comments (by id, 1000 a page, until a short page); the
+        total Pinpoint counts is checked against what the pages held, so that a listing that
+        changed underneath never passes for "not written"."""
         op = Operation.LIST_COMMENTS
         params = {
             "filter[commentable_id]": record.id,
-            "filter[commentable_type]": record.kind.value,
+            "filter[commentable_type]": COMMENTABLE_TYPE[record.kind],
+            "sort": "id",
         }
-        out: list[jsonapi.Resource] = []
-        async for doc in self._pages(tenant, op, "/api/v1/comments", params):
+        seen = 0
+        total: int | None = None
+        async for doc, count in self._pages(
+            tenant, op, "/api/v1/comments", params, with_total=True
+        ):
+            total = count if count is not None else total
             with self._decoding(op):
-                out.extend(jsonapi.data_list(doc))
-        return out
-
-    async def list_comments(self, tenant: TenantCredentials, record: RecordRef) -> list[Comment]:
-        """Every comment on a job seeker or an application, oldest first."""
-        op = Operation.LIST_COMMENTS
-        resources = await self._comment_resources(tenant, record)
-        with self._decoding(op):
-            comments = [jsonapi.comment_from(r) for r in resources]
-        return [c for c in comments if c.commentable == record]
+                resources = jsonapi.data_list(doc)
+            seen += len(resources)
+            for res in resources:
+                attrs = res.get("attributes") or {}
+                if marker in str(attrs.get("body_text") or "") and _on_record(res, record):
+                    return res
+        if total is not None and seen < total:
+            raise TransientError(
+                f"{op}: the pages held {seen} of {total} comments",
+                operation=str(op),
+                reason="bad_response",
+            )
+        return None
 
     async def probe(self, tenant: TenantCredentials) -> None:
         """A cheap authenticated read; raises AuthError while the key is refused."""
         await self._call(tenant, Operation.PROBE, "GET", "/api/v1/jobs", params={"page[size]": "1"})
+
+
+# ---- what goes where ---------------------------------------------------------------------------
+
+CANDIDATES: Final = "candidates"
+CUSTOM_INCLUDE: Final = "custom_attributes.custom_field"
+
+SOURCE: Final[dict[RecordKind, dict[str, str]]] = {
+    RecordKind.JOB_SEEKERS: {
+        "channel": "sourced",
+        "channel_source": "SourceWhale",
+        "pipeline_source": "SourceWhale",
+    },
+    RecordKind.APPLICATIONS: {"channel": "sourced", "channel_source": "SourceWhale"},
+}
+"""Source attribution written on every record created, unless the team maps its own values to
+these attributes (free text: Pinpoint's reference documents no values)."""
+
+_CUSTOM_TARGET: Final = {
+    "candidate": CANDIDATES,
+    "job_seeker": RecordKind.JOB_SEEKERS.value,
+    "application": RecordKind.APPLICATIONS.value,
+}
+
+
+def writable(type_: str, operation: str) -> frozenset[str]:
+    """The attributes ``operation`` (``create`` or ``update``) of ``type_`` writes."""
+    return RESOURCES[type_].writes(operation)
+
+
+def postable(kind: RecordKind, fields: Mapping[str, str]) -> dict[str, str]:
+    """The standard fields a record's POST writes (custom fields and others are left out)."""
+    allowed = writable(kind.value, "create")
+    return _for_country({name: value for name, value in fields.items() if name in allowed})
+
+
+def _for_country(attributes: dict[str, Any]) -> dict[str, Any]:
+    """Attributes less the address ones Pinpoint refuses for the write's country
+    (`state_province` only for US addresses, `address2` only for others)."""
+    refused = address_attributes_refused(attributes)
+    return {name: value for name, value in attributes.items() if name not in refused}
+
+
+def _route(
+    fields: Mapping[str, str], defs: Mapping[str, CustomField], record: RecordRef | None
+) -> dict[tuple[str, str], dict[str, str]]:
+    """Fields by the (type, id) whose PUT writes them: the candidate first, then the record."""
+    plan: dict[tuple[str, str], dict[str, str]] = {}
+    on_candidate = writable(CANDIDATES, "update")
+    on_record = writable(record.kind.value, "update") if record is not None else frozenset()
+    for name, value in fields.items():
+        target: str | None
+        if name.startswith(CUSTOM_PREFIX):
+            cf = defs[name[len(CUSTOM_PREFIX) :]]
+            target = _CUSTOM_TARGET.get(cf.resource_type)
+            if target is None or (target != CANDIDATES and (
+                    record is None or target != record.kind.value)):
+                raise InvalidRequestError(
+                    f"update_candidate: custom field {cf.id} belongs to {cf.resource_type}",
+                    operation=str(Operation.UPDATE_CANDIDATE),
+                    detail=f"Custom field {cf.id} is a {cf.resource_type} field; the record is "
+                    f"{record.kind.value if record else 'unknown'}",
+                    pointer=name,
+                )
+        elif name in on_candidate:
+            target = CANDIDATES
+        elif name in on_record:
+            target = record.kind.value if record is not None else None
+        else:
+            target = None
+        if target is None:
+            continue
+        key = (target, "" if target == CANDIDATES else record.id if record else "")
+        plan.setdefault(key, {})[name] = value
+    return dict(sorted(plan.items(), key=lambda item: item[0][0] != CANDIDATES))
+
+
+def _on_record(resource: jsonapi.Resource, record: RecordRef) -> bool:
+    """Whether a listed comment is on ``record``: a comment whose answer does not say is taken
+    to be (the list was filtered on it)."""
+    target = jsonapi.comment_from(resource).commentable
+    return target is None or target == record
+
+
+def _names_a_missing_record(status: int | None, pointer: str | None) -> bool:
+    """404, or a 422 pointing at a relationship (a write naming a related record that does not
+    exist; Pinpoint's reference leaves open which of the two it answers)."""
+    if status == 404:
+        return True
+    return status == 422 and (pointer or "").lstrip("/").startswith("data/relationships/")
+
+
+def _id_order(value: str) -> tuple[int, str]:
+    return (int(value), "") if value.isdigit() else (1 << 62, value)

@@ -10,8 +10,11 @@
     ├── AuthError                 AUTH          401 bad/missing key, 403 integration disabled
     │                                           (.status tells which): pause the team
     └── InvalidRequestError       INVALID       400/404/405/409/422, other 4xx and 3xx; carries
-                                                Pinpoint's error .detail and .pointer:
-                                                dead-letter the event
+        │                                       Pinpoint's error .detail and .pointer:
+        │                                       dead-letter the event
+        └── NotFoundError         INVALID       404 on an id, 422 on a relationship: a caller
+                                                holding the id re-resolves it by external
+                                                reference
 
 Nothing above ``worker.pinpoint`` sees an aiohttp exception: the client translates them here.
 """
@@ -35,6 +38,20 @@ class FailureClass(enum.Enum):
     INVALID = "invalid"
 
 
+STATUS_CLASS: dict[int, FailureClass] = {
+    400: FailureClass.INVALID,  # malformed query or body (unknown attribute, undeclared filter)
+    401: FailureClass.AUTH,  # "X-API-KEY header not provided" / "Invalid API key"
+    403: FailureClass.AUTH,  # "Integration not enabled", or a key without write permission
+    404: FailureClass.INVALID,  # "Record not found" (NotFoundError: re-resolved by the caller)
+    408: FailureClass.TRANSIENT,
+    409: FailureClass.INVALID,
+    422: FailureClass.INVALID,  # "Validation Error"
+    429: FailureClass.RATE_LIMITED,  # "Rate limit exceeded"
+}
+"""Statuses Pinpoint's reference documents (and a few HTTP ones), each with its class; the
+ranges below cover the rest."""
+
+
 def classify(
     status: int | None, *, timeout: bool = False, connection_error: bool = False
 ) -> FailureClass:
@@ -47,11 +64,10 @@ def classify(
         return FailureClass.TRANSIENT
     if status is None:
         raise ValueError("an outcome without a status must be a timeout or a connection error")
-    if status == 429:
-        return FailureClass.RATE_LIMITED
-    if status in (401, 403):
-        return FailureClass.AUTH
-    if status == 408 or 500 <= status <= 599:
+    known = STATUS_CLASS.get(status)
+    if known is not None:
+        return known
+    if 500 <= status <= 599:
         return FailureClass.TRANSIENT
     if 300 <= status <= 499:  # redirects are not followed: a wrong base URL is not retried
         return FailureClass.INVALID
@@ -137,6 +153,13 @@ class InvalidRequestError(PinpointError):
     ) -> None:
         super().__init__(message, operation=operation, status=status, detail=detail)
         self.pointer = pointer
+
+
+class NotFoundError(InvalidRequestError):
+    """404 "Record not found", or a 422 pointing at a relationship: the record or candidate was
+    deleted or merged away in Pinpoint (or a write named a related record that is gone).
+    Invalid as a request; a caller holding the id looks the record up again by its external
+    reference."""
 
 
 ERROR_FOR_CLASS: dict[FailureClass, type[PinpointError]] = {

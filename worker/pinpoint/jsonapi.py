@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from worker.pinpoint.models import (
+    RECORD_KIND_OF_COMMENTABLE,
     Comment,
     CreatedRecord,
     CustomField,
@@ -68,6 +69,21 @@ def data_one(doc: Mapping[str, Any]) -> Resource:
     return data
 
 
+def many_filter_value(value: str) -> str:
+    """One value of a comma-joined (many) filter: a value holding a comma is wrapped as
+    ``{{value}}`` so that it stays one value."""
+    return f"{{{{{value}}}}}" if "," in value else value
+
+
+def total_count(doc: Mapping[str, Any]) -> int | None:
+    """``meta.stats.total.count`` of a list asked with ``stats[total]=count``, if given."""
+    try:
+        count = doc["meta"]["stats"]["total"]["count"]
+    except (KeyError, TypeError):
+        return None
+    return int(count) if isinstance(count, int | str) and str(count).isdigit() else None
+
+
 def index_included(doc: Mapping[str, Any]) -> dict[tuple[str, str], Resource]:
     """Included resources by (type, id)."""
     out: dict[tuple[str, str], Resource] = {}
@@ -107,60 +123,89 @@ def value_text(value: Any) -> str | None:
 
 
 def _custom_value(resource: Resource) -> str | None:
+    """A custom attribute's current value: Pinpoint reads it back as ``option_value`` (selects)
+    or ``value``, never as the writeOnly ``<type>_value`` it was written with."""
     attrs = resource.get("attributes") or {}
-    field_type = attrs.get("field_type")
-    if isinstance(field_type, str) and f"{field_type}_value" in attrs:
-        return value_text(attrs[f"{field_type}_value"])
-    for key, value in attrs.items():
-        if key.endswith("_value") and value is not None:
-            return value_text(value)
+    for key in ("option_value", "option_label", "value"):
+        text = value_text(attrs.get(key))
+        if text is not None and text.strip():
+            return text
     return None
 
 
-def candidate_from(
-    resource: Resource, included: Mapping[tuple[str, str], Resource]
-) -> PinpointCandidate:
-    """A candidate resource (and its included custom attributes) as a PinpointCandidate."""
-    attrs = {
-        str(k): (None if v is None else str(v))
-        for k, v in (resource.get("attributes") or {}).items()
-        if k not in ("created_at", "updated_at")
+def _attribute_id(resource: Resource, name: str) -> str | None:
+    value = (resource.get("attributes") or {}).get(name)
+    return None if value is None or value == "" else str(value)
+
+
+def _attribute_text(attrs: Mapping[str, Any]) -> dict[str, str | None]:
+    return {
+        str(k): value_text(v)
+        for k, v in attrs.items()
+        if k not in ("created_at", "updated_at") and not isinstance(v, Mapping)
     }
+
+
+def custom_values(
+    resource: Resource,
+    included: Mapping[tuple[str, str], Resource],
+    field_ids_by_name: Mapping[str, str] | None = None,
+) -> dict[str, tuple[str, str | None]]:
+    """Custom field id -> (custom attribute id, value) of a resource read with
+    ``include=custom_attributes.custom_field``.
+
+    The field comes from the included ``custom_field`` linkage; an attribute without it is
+    matched on its ``field_name`` when the definitions' names are given."""
     custom: dict[str, tuple[str, str | None]] = {}
     for ca_id in _rel_ids(resource, "custom_attributes"):
         ca = included.get(("custom_attributes", ca_id))
         if ca is None:
             continue
         cf = _rel_ref(ca, "custom_field")
-        if cf is not None:
-            custom[cf[1]] = (ca_id, _custom_value(ca))
+        cf_id = cf[1] if cf is not None else None
+        if cf_id is None and field_ids_by_name:
+            cf_id = field_ids_by_name.get(str((ca.get("attributes") or {}).get("field_name")))
+        if cf_id is not None:
+            custom[cf_id] = (ca_id, _custom_value(ca))
+    return custom
+
+
+def candidate_from(
+    resource: Resource,
+    included: Mapping[tuple[str, str], Resource],
+    field_ids_by_name: Mapping[str, str] | None = None,
+) -> PinpointCandidate:
+    """A candidate (or a record) resource, with its included custom attributes and job
+    seekers, as a PinpointCandidate."""
     return PinpointCandidate(
         id=str(resource["id"]),
-        attributes=attrs,
-        custom_attributes=custom,
-        job_seeker_ids=_rel_ids(resource, "job_seekers"),
-        application_ids=_rel_ids(resource, "applications"),
+        attributes=_attribute_text(resource.get("attributes") or {}),
+        custom_attributes=custom_values(resource, included, field_ids_by_name),
+        job_seeker_ids=[
+            js for js in _rel_ids(resource, "job_seekers") if ("job_seekers", js) in included
+        ],
     )
 
 
 def created_record_from(resource: Resource, kind: RecordKind) -> CreatedRecord:
-    """A job seeker or application resource as a CreatedRecord."""
-    cand = _rel_ids(resource, "candidate")
-    if not cand:
-        raise MalformedDocumentError(f"{kind} resource without a candidate relationship")
-    return CreatedRecord(ref=RecordRef(kind, str(resource["id"])), candidate_id=cand[0])
+    """A job seeker or application resource as a CreatedRecord: the person is its
+    ``candidate_id`` attribute (the relationship's linkage is only there when included)."""
+    candidate_id = _attribute_id(resource, "candidate_id")
+    if candidate_id is None:
+        raise MalformedDocumentError(f"{kind} resource without a candidate_id attribute")
+    return CreatedRecord(ref=RecordRef(kind, str(resource["id"])), candidate_id=candidate_id)
 
 
 def comment_from(resource: Resource) -> Comment:
-    """A comment resource as a Comment."""
-    target = _rel_ref(resource, "commentable")
-    if target is None:
-        raise MalformedDocumentError("comment without a commentable relationship")
+    """A comment resource as a Comment; what it is on comes from its ``commentable_id`` and
+    ``commentable_type`` attributes (model names), None when absent or not a record kind."""
     attrs = resource.get("attributes") or {}
+    target_id = _attribute_id(resource, "commentable_id")
+    kind = RECORD_KIND_OF_COMMENTABLE.get(str(attrs.get("commentable_type")))
     return Comment(
         id=str(resource["id"]),
         body_text=str(attrs.get("body_text") or ""),
-        commentable=RecordRef(RecordKind(target[0]), target[1]),
+        commentable=RecordRef(kind, target_id) if kind is not None and target_id else None,
     )
 
 
@@ -194,8 +239,11 @@ def custom_value_for(field_type: str, value: str) -> Any:
 def custom_attributes_payload(
     changes: Iterable[tuple[str, str | None, str, Any]],
 ) -> tuple[list[Resource], list[Resource]]:
-    """Side-posted custom attributes: (relationship data, included) for
-    ``(custom field id, existing custom attribute id or None, field type, value)`` items."""
+    """Side-posted custom attributes for a parent's PUT: (relationship data, included) for
+    ``(custom field id, existing custom attribute id or None, field type, value)`` items.
+
+    A new value is ``method: create`` with a ``temp-id`` and names its custom field; an
+    existing one is ``method: update`` by its id (Pinpoint's put-candidate page)."""
     rel_data: list[Resource] = []
     included: list[Resource] = []
     for n, (cf_id, ca_id, field_type, value) in enumerate(changes, start=1):
@@ -204,10 +252,13 @@ def custom_attributes_payload(
             temp = f"t{n}"
             rel_data.append({"type": "custom_attributes", "temp-id": temp, "method": "create"})
             item["temp-id"] = temp
+            item["attributes"] = {f"{field_type}_value": value}
+            item["relationships"] = {
+                "custom_field": {"data": {"type": "custom_fields", "id": cf_id}}
+            }
         else:
             rel_data.append({"type": "custom_attributes", "id": ca_id, "method": "update"})
             item["id"] = ca_id
-        item["attributes"] = {f"{field_type}_value": value}
-        item["relationships"] = {"custom_field": {"data": {"type": "custom_fields", "id": cf_id}}}
+            item["attributes"] = {f"{field_type}_value": value}
         included.append(item)
     return rel_data, included

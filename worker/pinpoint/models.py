@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from worker.core.pinpoint_reference import MODEL_OF_TYPE
+
 
 @dataclass(frozen=True)
 class TenantCredentials:
@@ -29,6 +31,12 @@ class RecordKind(enum.StrEnum):
     APPLICATIONS = "applications"
 
 
+#: ``filter[commentable_type]`` takes model names, not resource types (Pinpoint's comments
+#: reference: the enum of the filter).
+COMMENTABLE_TYPE: dict[RecordKind, str] = {kind: MODEL_OF_TYPE[kind.value] for kind in RecordKind}
+RECORD_KIND_OF_COMMENTABLE: dict[str, RecordKind] = {v: k for k, v in COMMENTABLE_TYPE.items()}
+
+
 @dataclass(frozen=True)
 class RecordRef:
     """A job seeker or an application, by kind and id."""
@@ -47,14 +55,16 @@ class CreatedRecord:
 
 @dataclass
 class PinpointCandidate:
-    """A candidate with its standard attributes, custom attributes and records."""
+    """A candidate (or one of its records) with its standard and custom attributes.
+
+    ``job_seeker_ids`` is filled only when the read asked Pinpoint to include the job seekers
+    (linkage is dependable only for included relationships)."""
 
     id: str
     attributes: dict[str, str | None]
     #: custom field id -> (custom attribute id, value as text or None)
     custom_attributes: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     job_seeker_ids: list[str] = field(default_factory=list)
-    application_ids: list[str] = field(default_factory=list)
 
     def value(self, field_name: str) -> str | None:
         """The current value of a field named as in settings: standard or ``custom:<id>``."""
@@ -66,11 +76,12 @@ class PinpointCandidate:
 
 @dataclass(frozen=True)
 class Comment:
-    """A note on a job seeker or an application."""
+    """A note on a job seeker or an application (``commentable`` None when Pinpoint's answer
+    does not say what it is on, or it is on something else)."""
 
     id: str
     body_text: str
-    commentable: RecordRef
+    commentable: RecordRef | None
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,18 @@ from worker.pinpoint.models import (
 class PinpointApi(Protocol):
     """The Pinpoint operations the worker performs (``worker.pinpoint.client.PinpointClient``)."""
 
-    async def find_candidates_by_email(
-        self, tenant: TenantCredentials, email: str) -> list[PinpointCandidate]: ...
+    async def find_people_by_email(self, tenant: TenantCredentials, email: str) -> list[str]:
+        """Ids of the candidates with this e-mail, oldest first."""
+        ...
+
+    async def get_candidate(
+        self, tenant: TenantCredentials, candidate_id: str) -> PinpointCandidate: ...
 
     async def find_record_by_external_reference(
-        self, tenant: TenantCredentials, kind: RecordKind, ref: str) -> CreatedRecord | None: ...
+        self, tenant: TenantCredentials, ref: str, prefer: RecordKind = RecordKind.JOB_SEEKERS,
+    ) -> CreatedRecord | None:
+        """The job seeker or application with this external reference, whichever it is."""
+        ...
 
     async def create_job_seeker(
         self, tenant: TenantCredentials, fields: Mapping[str, str], external_ref: str,
@@ -39,15 +46,22 @@ class PinpointApi(Protocol):
         self, tenant: TenantCredentials, job_id: str, fields: Mapping[str, str],
         external_ref: str, candidate_id: str | None = None) -> CreatedRecord: ...
 
-    async def update_candidate(
+    async def update_person(
         self, tenant: TenantCredentials, candidate_id: str, fields: Mapping[str, str],
-        protected: frozenset[str] = frozenset()) -> PinpointCandidate: ...
+        protected: frozenset[str] = frozenset(), *, record: RecordRef | None = None,
+        current: PinpointCandidate | None = None) -> None:
+        """Write fields where Pinpoint has them (candidate or record); protected ones only
+        where empty."""
+        ...
 
     async def write_comment(
-        self, tenant: TenantCredentials, record: RecordRef, body_text: str) -> Comment: ...
+        self, tenant: TenantCredentials, record: RecordRef, body_text: str,
+        marker: str) -> Comment: ...
 
-    async def list_comments(
-        self, tenant: TenantCredentials, record: RecordRef) -> list[Comment]: ...
+    async def find_comment(
+        self, tenant: TenantCredentials, record: RecordRef, marker: str) -> Comment | None:
+        """The note on the record whose text holds ``marker`` (every page looked at)."""
+        ...
 
     async def probe(self, tenant: TenantCredentials) -> None: ...
 

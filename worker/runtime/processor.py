@@ -1,14 +1,9 @@
-"""Processing one campaign event: parse, resolve the policy, decide, apply the effects, report.
+"""Processing one campaign event: parse, resolve the policy, decide, report.
 
-The decision comes from the pure core (``worker.core.decision.decide``); this module carries it
-out against Pinpoint, exactly once per effect, through the effect ledger of the state store:
-
-- every effect has a deterministic ledger key (one record per team's candidate; one note per
-  event reference; one update per event);
-- the key is recorded as *intended* before the API call and *done* (with Pinpoint's id) after it;
-- an intent found without its done mark (a crash, or a timeout whose request may have landed)
-  is reconciled against Pinpoint before anything is sent again: a record by its
-  ``external_system_reference``, a note by the reference marker its text ends with.
+The decision comes from the pure core (``worker.core.decision.decide``); its effects are carried
+out by ``worker.runtime.executor.EffectExecutor``, exactly once each, through the state store's
+effect ledger (every call to Pinpoint is made there). A candidate whose record turns out to be
+gone from Pinpoint is decided again as not yet synced.
 
 Failures follow DESIGN 3's classes (``worker.pinpoint.errors``): auth refusals park the team (the
 event is kept and retried once the team's key works), invalid requests and spent retry budgets are
@@ -23,8 +18,8 @@ import asyncio
 import functools
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
@@ -33,18 +28,14 @@ import structlog
 from worker.core.decision import (
     CandidateState,
     Decision,
-    KeepForBackfill,
-    PushCandidate,
-    UpdateCandidate,
-    WriteNote,
     decide,
     inactive_decision,
 )
 from worker.core.digest import dead_letter_digest
-from worker.core.enums import ActionKind, ActionStatus, DestinationKind, Outcome, Reason
+from worker.core.enums import Outcome, Reason
 from worker.core.errors import EventErrorReason, InvalidEvent
 from worker.core.events import CampaignEvent, parse_envelope, parse_event
-from worker.core.outcome import ActionRecord, OutcomeRecord, outcome_without_actions_json
+from worker.core.outcome import OutcomeRecord, outcome_without_actions_json
 from worker.core.policy import EffectivePolicy, integration_active, resolve_policy
 from worker.kafka.errors import KafkaAdapterError, KafkaClosed, RecordTooLarge
 from worker.kafka.records import InboundRecord
@@ -58,13 +49,10 @@ from worker.pinpoint.errors import (
     TransientError,
 )
 from worker.pinpoint.models import (
-    CUSTOM_PREFIX,
-    CreatedRecord,
-    RecordKind,
-    RecordRef,
     TenantCredentials,
 )
-from worker.runtime.claims import StartGate, Verdict, decide_claim
+from worker.runtime.claims import StartGate
+from worker.runtime.executor import EffectExecutor, EffectJob, RecordGoneError
 from worker.runtime.ports import PinpointApi, Publisher, Secrets, SettingsSource
 from worker.runtime.scheduler import ProcessResult
 from worker.store.base import EffectStatus, StateStore
@@ -77,12 +65,6 @@ _utc_now: Final = functools.partial(datetime.now, UTC)
 
 _UNKNOWN = CandidateState()
 """The state given to `decide` where it cannot matter (an inactive integration)."""
-
-_RECORD_KIND = {
-    DestinationKind.JOB_SEEKER: RecordKind.JOB_SEEKERS,
-    DestinationKind.APPLICATION: RecordKind.APPLICATIONS,
-}
-
 
 class _EventLog:
     """Log lines about one record, each carrying its coordinates (topic, partition, offset,
@@ -122,31 +104,6 @@ class TeamCredentialsMissing(Exception):  # noqa: N818 - a condition, handled li
     """The team's API key reference resolves to no secret: treated like a refused key."""
 
 
-@dataclass
-class _Job:
-    """One event being applied: who it is for, and what its effects came to so far."""
-
-    event: CampaignEvent
-    state: CandidateState
-    tenant: TenantCredentials
-    record: RecordRef | None = None
-    pinpoint_candidate_id: str | None = None
-    actions: list[ActionRecord] = field(default_factory=list)
-    record_created: bool = False
-    """Pinpoint created the candidate's record for this event (its intent is never discarded)."""
-
-    @property
-    def team(self) -> str:
-        return self.event.team_id
-
-    @property
-    def candidate(self) -> str:
-        return self.event.candidate_id
-
-    def report(self, kind: ActionKind, pinpoint_id: str | None, status: ActionStatus) -> None:
-        self.actions.append(ActionRecord(kind=kind, pinpoint_id=pinpoint_id, status=status))
-
-
 class EventProcessor:
     """Processes one record at a time per key (the scheduler guarantees it); many keys at once."""
 
@@ -171,7 +128,7 @@ class EventProcessor:
         self._attempt_window_s = attempt_window_s
         self._gate = gate
         self._marking: set[asyncio.Future[None]] = set()  # done marks being written
-        self._pinpoint = pinpoint
+        self._executor = EffectExecutor(store=store, pinpoint=pinpoint, gate=gate)
         self._settings = settings
         self._secrets = secrets
         self._publisher = publisher
@@ -337,16 +294,7 @@ class EventProcessor:
         try:
             event = self._parse(record)
         except InvalidEvent as exc:
-            self._metrics.event_consumed(record.tp.topic, "invalid")
-            bound.warning("invalid event dead-lettered", reason=str(exc.reason),
-                          error=mask_pii(exc.detail))
-            reason = exc.reason.dead_letter_reason
-            await self._dead_letter(record, reason, f"{exc.reason}: {exc.detail}", attempts=1)
-            delivery = self._publish_outcome(record, None, Outcome.DEAD_LETTERED, reason,
-                                             detail=exc.detail, replay_id=replay_id)
-            self._metrics.event_processed("invalid", Outcome.DEAD_LETTERED, reason, None)
-            await delivery
-            return ProcessResult.DONE
+            return await self._dead_letter_invalid(record, exc, bound)
 
         self._metrics.event_consumed(record.tp.topic, event.type)
         bound.add(team=event.team_id, event_id=event.id, event_type=event.type)
@@ -374,14 +322,14 @@ class EventProcessor:
         state = await self._store.load_candidate(event.team_id, event.candidate_id)
         decision = decide(event, policy, state)
         outcome, reason = decision.outcome, decision.reason
-        job: _Job | None = None
+        job: EffectJob | None = None
         dead_letter_detail: str | None = None
         first_failed_at = self._clock()
         try:
             if decision.actions:
-                job = _Job(event, state, self._tenant(policy),
-                           pinpoint_candidate_id=state.pinpoint_candidate_id)
-                await self._apply_until_not_rate_limited(job, decision, bound)
+                job = self._job(event, state, self._tenant(policy))
+                job, decision = await self._apply_or_push_again(job, decision, policy, bound)
+                outcome, reason = decision.outcome, decision.reason
         except (AuthError, TeamCredentialsMissing) as exc:
             self.forget_credentials(policy.subdomain)
             bound.warning("team's Pinpoint credentials refused; team paused, event kept",
@@ -414,6 +362,45 @@ class EventProcessor:
         bound.debug("event processed", outcome=str(outcome), reason=str(reason))
         await delivery
         return ProcessResult.DONE
+
+    async def _dead_letter_invalid(self, record: InboundRecord, exc: InvalidEvent,
+                                   bound: _EventLog) -> ProcessResult:
+        """An event that cannot be read goes to the dead-letter topic at once: no retry can
+        make it readable."""
+        self._metrics.event_consumed(record.tp.topic, "invalid")
+        bound.warning("invalid event dead-lettered", reason=str(exc.reason),
+                      error=mask_pii(exc.detail))
+        reason = exc.reason.dead_letter_reason
+        await self._dead_letter(record, reason, f"{exc.reason}: {exc.detail}", attempts=1)
+        delivery = self._publish_outcome(record, None, Outcome.DEAD_LETTERED, reason,
+                                         detail=exc.detail)
+        self._metrics.event_processed("invalid", Outcome.DEAD_LETTERED, reason, None)
+        await delivery
+        return ProcessResult.DONE
+
+    async def _apply_or_push_again(self, job: EffectJob, decision: Decision,
+                                   policy: EffectivePolicy, bound: _EventLog,
+                                   ) -> tuple[EffectJob, Decision]:
+        """Apply the decision; if the candidate's record turns out to be gone from Pinpoint
+        (deleted or merged away, and no record carries its external reference), decide again
+        as for a candidate not yet synced (DESIGN 3) and apply that."""
+        try:
+            await self._apply_until_not_rate_limited(job, decision, bound)
+        except RecordGoneError:
+            bound.info("the candidate's record is gone from Pinpoint; deciding again")
+            state = CandidateState(pending_notes=job.state.pending_notes)
+            decision = decide(job.event, policy, state)
+            job = self._job(job.event, state, job.tenant, record_gone=True)
+            if decision.actions:
+                await self._apply_until_not_rate_limited(job, decision, bound)
+        return job, decision
+
+    @staticmethod
+    def _job(event: CampaignEvent, state: CandidateState, tenant: TenantCredentials, *,
+             record_gone: bool = False) -> EffectJob:
+        return EffectJob(event=event, state=state, tenant=tenant,
+                         pinpoint_candidate_id=state.pinpoint_candidate_id,
+                         record_gone=record_gone)
 
     def _lag(self, event: CampaignEvent) -> float:
         """Seconds from the event's time to its outcome (end-to-end latency)."""
@@ -462,18 +449,14 @@ class EventProcessor:
 
     # ---- effects ------------------------------------------------------------------------------
 
-    async def _apply_until_not_rate_limited(self, job: _Job, decision: Decision,
+    async def _apply_until_not_rate_limited(self, job: EffectJob, decision: Decision,
                                             bound: _EventLog) -> None:
         """Apply the decision; a 429 that outlasted the client's deadline is never a failure
         (DESIGN 3): wait and apply again. Effects already done are skipped by the ledger."""
-        state = job.state
         while True:
-            job.actions.clear()
-            job.record = None
-            if state.record_kind is not None and state.record_id is not None:
-                job.record = RecordRef(_RECORD_KIND[state.record_kind], state.record_id)
+            job.reset()
             try:
-                await self._apply(job, decision)
+                await self._executor.apply(job, decision)
             except RateLimitedError as exc:
                 wait = max(exc.retry_after or 1.0, 0.5)
                 bound.info("still rate limited; waiting before applying again", seconds=wait)
@@ -481,170 +464,11 @@ class EventProcessor:
                 continue
             return
 
-    async def _apply(self, job: _Job, decision: Decision) -> None:
-        team, cand, state = job.team, job.candidate, job.state
-        for action in decision.actions:
-            if isinstance(action, PushCandidate):
-                job.record = await self._push(job, action)
-                written = {a.note.ref for a in decision.actions
-                           if isinstance(a, WriteNote) and a.backfilled}
-                for note in state.pending_notes:  # backfill turned off meanwhile: drop them
-                    if note.ref not in written:
-                        await self._store.remove_pending_note(team, cand, note.ref)
-            elif isinstance(action, UpdateCandidate):
-                await self._update(job, action)
-            elif isinstance(action, WriteNote):
-                await self._note(job, action)
-                if action.backfilled:
-                    await self._store.remove_pending_note(team, cand, action.note.ref)
-            elif isinstance(action, KeepForBackfill):
-                await self._store.add_pending_note(team, cand, action.note)
-
-    async def _claim(self, key: str, *, team_id: str, kind: str) -> None:
-        """Record the effect's intent before its call. No partition lease is held here yet
-        (``fence=None``), and a zero attempt window keeps the rule of an intent found again:
-        it is reconciled against Pinpoint."""
-        await self._store.claim_effect(key, team_id=team_id, kind=kind, fence=None,
-                                       attempt_window_s=0.0)
-
-    async def _push(self, job: _Job, push: PushCandidate) -> RecordRef:
-        key = f"record:{job.team}:{job.candidate}"
-        existing = await self._store.get_effect(key)
-        if existing is not None and existing.status is EffectStatus.DONE and existing.pinpoint_id:
-            ref, candidate_id = _decode_record_id(existing.pinpoint_id)
-            found = CreatedRecord(ref, candidate_id)
-            job.report(push.create_kind, ref.id, ActionStatus.RECONCILED)
-        else:
-            if existing is None:
-                await self._claim(key, team_id=job.team, kind=push.create_kind)
-            try:
-                found, merged_into, created, status = await self._find_or_create(
-                    job, push)
-            except (AuthError, InvalidRequestError):
-                if existing is None and not job.record_created:
-                    # Pinpoint refused it: nothing to reconcile
-                    await self._store.release_claim(key, fence=None)
-                raise
-            await self._store.complete_effect(
-                key, _encode_record_id(found.ref, found.candidate_id), fence=None)
-            if created:
-                job.report(push.create_kind, found.ref.id, status)
-            if merged_into is not None:
-                job.report(ActionKind.UPDATE_CANDIDATE, merged_into, status)
-            elif not created:
-                job.report(push.create_kind, found.ref.id, status)
-        await self._store.mark_synced(job.team, job.candidate,
-                                      pinpoint_candidate_id=found.candidate_id,
-                                      record_kind=push.destination, record_id=found.ref.id)
-        job.pinpoint_candidate_id = found.candidate_id
-        return found.ref
-
-    async def _find_or_create(
-        self, job: _Job, push: PushCandidate,
-    ) -> tuple[CreatedRecord, str | None, bool, ActionStatus]:
-        """The candidate's record: found by its external reference (after a crash), merged
-        into the person Pinpoint already has (by e-mail), or created.
-
-        Returns the record, the id of the person merged into (if any), whether a record was
-        created, and how the effect came about."""
-        api, tenant = self._pinpoint, job.tenant
-        kind = _RECORD_KIND[push.destination]
-        # The record is looked up by its external reference before any create, even without
-        # an intent in this store: another worker with its own store (or a store that was lost)
-        # may have made it already. One GET per new candidate; never a second record.
-        found = await api.find_record_by_external_reference(tenant, kind, push.external_ref)
-        if found is not None:
-            if custom := _custom(push.fields):
-                await api.update_candidate(tenant, found.candidate_id, custom, push.protected)
-            return found, None, False, ActionStatus.RECONCILED
-        person_id: str | None = None
-        if push.merge and push.email:
-            matches = await api.find_candidates_by_email(tenant, push.email)
-            if matches:
-                person = matches[0]
-                person_id = person.id
-                if kind is RecordKind.JOB_SEEKERS and person.job_seeker_ids:
-                    found = CreatedRecord(RecordRef(kind, person.job_seeker_ids[0]), person.id)
-        created = found is None
-        if found is None:
-            standard = {k: v for k, v in push.fields.items() if not k.startswith(CUSTOM_PREFIX)}
-            if kind is RecordKind.APPLICATIONS:
-                if push.job_id is None:
-                    raise InvalidRequestError(
-                        "the destination is an application but the campaign maps to no job",
-                        operation="create_application")
-                found = await api.create_application(tenant, push.job_id, standard,
-                                                     push.external_ref, candidate_id=person_id)
-            else:
-                found = await api.create_job_seeker(tenant, standard, push.external_ref,
-                                                    candidate_id=person_id)
-            # From here on the intent must stay: a refused update below leaves the record in
-            # Pinpoint, and the next attempt finds it by its external reference.
-            job.record_created = True
-        if person_id is not None:
-            # Merging into a person Pinpoint already had: protected fields only where empty.
-            await api.update_candidate(tenant, person_id, push.fields, push.protected)
-        elif custom := _custom(push.fields):
-            await api.update_candidate(tenant, found.candidate_id, custom, push.protected)
-        return found, person_id, created, ActionStatus.APPLIED
-
-    async def _update(self, job: _Job, update: UpdateCandidate) -> None:
-        candidate_id = job.state.pinpoint_candidate_id
-        if candidate_id is None:
-            raise InvalidRequestError("the candidate is synced but its Pinpoint id is unknown",
-                                      operation="update_candidate")
-        key = f"update:{job.team}:{job.event.id}"
-        existing = await self._store.get_effect(key)
-        if existing is not None and existing.status is EffectStatus.DONE:
-            job.report(ActionKind.UPDATE_CANDIDATE, candidate_id, ActionStatus.RECONCILED)
-            return
-        if existing is None:
-            await self._claim(key, team_id=job.team, kind=ActionKind.UPDATE_CANDIDATE)
-        # An update is a PUT of values: sending it again after a crash is harmless.
-        try:
-            await self._pinpoint.update_candidate(job.tenant, candidate_id, update.fields,
-                                                  update.protected)
-        except (AuthError, InvalidRequestError):
-            await self._store.release_claim(key, fence=None)
-            raise
-        await self._store.complete_effect(key, candidate_id, fence=None)
-        job.report(ActionKind.UPDATE_CANDIDATE, candidate_id, ActionStatus.APPLIED)
-
-    async def _note(self, job: _Job, write: WriteNote) -> None:
-        record = job.record
-        if record is None:
-            raise InvalidRequestError("the candidate has no Pinpoint record to note on",
-                                      operation="write_comment")
-        key = f"note:{job.team}:{write.note.ref}"
-
-        async def find_note() -> str | None:
-            # Written by an earlier attempt: its text ends with the reference marker.
-            for comment in await self._pinpoint.list_comments(job.tenant, record):
-                if write.note.ref in comment.body_text:
-                    return comment.id
-            return None
-
-        verdict = await decide_claim(
-            self._store, key, team_id=job.team, kind=ActionKind.WRITE_COMMENT, fence=None,
-            window_s=self._attempt_window_s, reconcile=find_note, gate=self._gate,
-            clock=self._clock)
-        if verdict.verdict is Verdict.DONE:
-            if verdict.reclaimed:
-                await self._store.complete_effect(key, verdict.pinpoint_id, fence=None)
-            job.report(ActionKind.WRITE_COMMENT, verdict.pinpoint_id, ActionStatus.RECONCILED)
-            return
-        # From the send on, the intent stays whatever Pinpoint answers: a refusal (401/403/
-        # 404/422) may come from a retry after an attempt that timed out and landed, and only
-        # the intent makes the next try reconcile instead of writing the note twice.
-        comment = await self._pinpoint.write_comment(job.tenant, record, write.note.text)
-        await self._store.complete_effect(key, comment.id, fence=None)
-        job.report(ActionKind.WRITE_COMMENT, comment.id, ActionStatus.APPLIED)
-
     # ---- reporting ------------------------------------------------------------------------------
 
     def _publish_outcome(
         self, record: InboundRecord, event: CampaignEvent | None, outcome: Outcome,
-        reason: Reason, *, job: _Job | None = None, decision: Decision | None = None,
+        reason: Reason, *, job: EffectJob | None = None, decision: Decision | None = None,
         detail: str | None = None, then_mark: tuple[str, str] | None = None,
         replay_id: str | None = None,
     ) -> asyncio.Future[object]:
@@ -788,15 +612,6 @@ class EventProcessor:
 # ---- helpers --------------------------------------------------------------------------------
 
 
-def _encode_record_id(ref: RecordRef, candidate_id: str) -> str:
-    return f"{ref.kind}/{ref.id}/{candidate_id}"
-
-
-def _decode_record_id(value: str) -> tuple[RecordRef, str]:
-    kind, record_id, candidate_id = value.split("/", 2)
-    return RecordRef(RecordKind(kind), record_id), candidate_id
-
-
 def _refusal_text(exc: PinpointError) -> str:
     """The failed call, its status and Pinpoint's detail (masked), with how many calls the
     client's retries made when more than one."""
@@ -825,7 +640,3 @@ def _int_or(text: str | None, default: int) -> int:
         return int(text) if text is not None else default
     except ValueError:
         return default
-
-
-def _custom(fields: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in fields.items() if k.startswith(CUSTOM_PREFIX)}

@@ -1,53 +1,69 @@
 """Handlers of the simulated Pinpoint API (`/tenants/{subdomain}/api/v1/...`).
 
 Each handler gets the request and the authenticated tenant, mutates state synchronously and
-returns a JSON:API response, or raises SimError for a 4xx answer.
+returns a JSON:API response, or raises SimError for a 4xx answer. What a request may carry was
+already judged against the reference by `worker.simulator.contract` (the app refuses anything
+else before a handler runs), so handlers only do what the reference says the operation does:
+the attributes each resource writes and reads, its filters and sorts (`worker.core.
+pinpoint_reference`), and the choices of docs/pinpoint.md's assumptions table where it is silent.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
-from datetime import date
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
 
+from worker.core.pinpoint_reference import (
+    PERSON_FIELDS_REQUIRED_ON_CREATE,
+    RESOURCES,
+    ResourceFacts,
+)
 from worker.simulator.documents import (
+    Renderer,
     SimError,
-    candidate_resource,
-    comment_resource,
-    custom_attribute_resources,
-    includes,
     json_response,
     paginate,
-    record_resource,
     ref,
 )
 from worker.simulator.specs import CustomFieldSpec
 from worker.simulator.state import (
     CANDIDATE_ATTRIBUTES,
+    COMMENTABLE_MODELS,
     Candidate,
     CommentRecord,
     Record,
     TenantState,
+    now_iso,
 )
 
 Handler = Callable[[web.Request, TenantState], Awaitable[web.Response]]
 
-RECORD_ATTRIBUTES = frozenset(CANDIDATE_ATTRIBUTES) | {"external_system_reference"}
-CREATE_ONLY = frozenset({"skip_notifications_on_create"})
-REQUIRED_PERSON = ("first_name", "last_name", "email")
-COMMENTABLE = {
-    "applications": "applications",
-    "application": "applications",
-    "job_seekers": "job_seekers",
-    "job_seeker": "job_seekers",
-    "jobseeker": "job_seekers",
+#: Person attributes that must be strings when given (the others are booleans, objects, lists).
+STRING_ATTRIBUTES = (frozenset(CANDIDATE_ATTRIBUTES) - {"blocked"}) | {
+    "summary",
+    "linkedin_url",
+    "channel",
+    "channel_source",
+    "pipeline_source",
+    "preferred_pronouns",
 }
+REQUIRED_PERSON = tuple(sorted(PERSON_FIELDS_REQUIRED_ON_CREATE))
+#: The custom field `resource_type` each parent's custom attributes must have.
+CUSTOM_FIELD_RESOURCE = {
+    "candidates": "candidate",
+    "job_seekers": "job_seeker",
+    "applications": "application",
+}
+#: What `filter[search]` matches, per resource (assumption: case-insensitive substring).
+SEARCHED = {"job_seekers": ("email", "first_name", "last_name"), "jobs": ("title",)}
 VARCHAR_MAX = 255
+_MANY_VALUE = re.compile(r"\{\{(.*?)\}\}|([^,]+)")
 
 
 # ---- request parsing ---------------------------------------------------------------------
@@ -88,109 +104,15 @@ def relationship_id(data: dict[str, Any], name: str, expected_type: str | None) 
     return str(target["id"])
 
 
-def person_attributes(
-    attributes: dict[str, Any], *, allowed: frozenset[str], required: tuple[str, ...]
-) -> dict[str, Any]:
-    """Validate person attributes: known names, strings, required ones non-blank."""
-    for name, value in attributes.items():
-        pointer = f"/data/attributes/{name}"
-        if name not in allowed:
-            raise SimError(422, f"Unknown attribute {name}", pointer)
-        if name in CREATE_ONLY:
-            continue
-        if value is not None and not isinstance(value, str):
-            raise SimError(422, f"{_human(name)} must be a string", pointer)
-    for name in required:
-        value = attributes.get(name)
-        if not isinstance(value, str) or not value.strip():
-            raise SimError(422, f"{_human(name)} can't be blank", f"/data/attributes/{name}")
-    email = attributes.get("email")
-    if email and "@" not in email:
-        raise SimError(422, "Email is invalid", "/data/attributes/email")
-    return attributes
-
-
 def _human(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-def _get_or_404(table: dict[str, Any], ident: str, what: str) -> Any:
+def _get_or_404(table: dict[str, Any], ident: str) -> Any:
     try:
         return table[ident]
     except KeyError:
-        raise SimError(404, f"{what} {ident} not found") from None
-
-
-# ---- jobs and custom fields --------------------------------------------------------------
-def _job_resource(job_id: str, tenant: TenantState) -> dict[str, Any]:
-    job = tenant.jobs[job_id]
-    return {"type": "jobs", "id": job_id, "attributes": {"title": job.title, "status": job.status}}
-
-
-async def list_jobs(request: web.Request, tenant: TenantState) -> web.Response:
-    """GET /jobs."""
-    page, meta, links = paginate(request, list(tenant.jobs))
-    data = [_job_resource(i, tenant) for i in page]
-    return json_response({"data": data, "meta": meta, "links": links})
-
-
-async def show_job(request: web.Request, tenant: TenantState) -> web.Response:
-    """GET /jobs/{id}."""
-    job_id = request.match_info["id"]
-    _get_or_404(tenant.jobs, job_id, "Job")
-    return json_response({"data": _job_resource(job_id, tenant)})
-
-
-def _custom_field_resource(cf: CustomFieldSpec) -> dict[str, Any]:
-    assert cf.id is not None
-    return {
-        "type": "custom_fields",
-        "id": cf.id,
-        "attributes": {
-            "name": cf.name,
-            "field_type": cf.field_type,
-            "resource_type": cf.resource_type,
-        },
-    }
-
-
-async def list_custom_fields(request: web.Request, tenant: TenantState) -> web.Response:
-    """GET /custom_fields (filter[resource_type])."""
-    wanted = request.query.get("filter[resource_type]")
-    fields = [cf for cf in tenant.custom_fields.values() if wanted in (None, cf.resource_type)]
-    page, meta, links = paginate(request, fields)
-    data = [_custom_field_resource(cf) for cf in page]
-    return json_response({"data": data, "meta": meta, "links": links})
-
-
-# ---- candidates ---------------------------------------------------------------------------
-def _candidate_doc(request: web.Request, tenant: TenantState, cands: list[Any]) -> dict[str, Any]:
-    included: list[dict[str, Any]] = []
-    if "custom_attributes" in includes(request):
-        for cand in cands:
-            included.extend(custom_attribute_resources(tenant, cand))
-    return {"included": included} if included else {}
-
-
-async def list_candidates(request: web.Request, tenant: TenantState) -> web.Response:
-    """GET /candidates (filter[email] is the assumed server-side e-mail filter)."""
-    email = request.query.get("filter[email]")
-    cands = (
-        tenant.candidates_by_email(email) if email is not None else list(tenant.candidates.values())
-    )
-    page, meta, links = paginate(request, cands)
-    doc: dict[str, Any] = {"data": [candidate_resource(c) for c in page], "meta": meta}
-    doc["links"] = links
-    doc.update(_candidate_doc(request, tenant, list(page)))
-    return json_response(doc)
-
-
-async def show_candidate(request: web.Request, tenant: TenantState) -> web.Response:
-    """GET /candidates/{id}."""
-    cand = _get_or_404(tenant.candidates, request.match_info["id"], "Candidate")
-    doc: dict[str, Any] = {"data": candidate_resource(cand)}
-    doc.update(_candidate_doc(request, tenant, [cand]))
-    return json_response(doc)
+        raise SimError(404, "Record not found") from None
 
 
 def _check_value(cf: CustomFieldSpec, value: Any, pointer: str) -> Any:
@@ -228,194 +150,461 @@ def _check_value(cf: CustomFieldSpec, value: Any, pointer: str) -> Any:
     return value
 
 
-def _included_index(included: list[Any]) -> dict[tuple[str, str], tuple[int, dict[str, Any]]]:
-    """Included custom attributes by ("temp", temp-id) and ("id", id), with their position."""
+def person_attributes(attributes: dict[str, Any], *, required: tuple[str, ...]) -> dict[str, Any]:
+    """What the reference's schemas type but the contract checks do not: strings where a
+    person attribute is a string, required ones non-blank, an e-mail with an @."""
+    for name, value in attributes.items():
+        if name in STRING_ATTRIBUTES and value is not None and not isinstance(value, str):
+            raise SimError(422, f"{_human(name)} must be a string", f"/data/attributes/{name}")
+    for name in required:
+        value = attributes.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise SimError(422, f"{_human(name)} can't be blank", f"/data/attributes/{name}")
+    for name in REQUIRED_PERSON:
+        if name in attributes and not (attributes[name] or "").strip():
+            raise SimError(422, f"{_human(name)} can't be blank", f"/data/attributes/{name}")
+    email = attributes.get("email")
+    if email and "@" not in email:
+        raise SimError(422, "Email is invalid", "/data/attributes/email")
+    return attributes
+
+
+# ---- filters and sorts -----------------------------------------------------------------------
+def many_values(raw: str) -> list[str]:
+    """The values of a many-valued filter: comma-separated, `{{...}}` keeping a comma inside."""
+    return [
+        m.group(1) if m.group(1) is not None else m.group(2).strip()
+        for m in _MANY_VALUE.finditer(raw)
+    ]
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _time(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _matches(facts: ResourceFacts, name: str, op: str | None, raw: str, value: Any) -> bool:
+    """Whether one item's `value` (attribute `name`, or a list of values) passes a filter."""
+    if op in ("gt", "lt"):
+        held, wanted = _time(str(value or "")), _time(raw)
+        if held is None or wanted is None:
+            return False
+        return held > wanted if op == "gt" else held < wanted
+    wanted_values = many_values(raw) if facts.filters[name].many else [raw]
+    held_values = value if isinstance(value, list) else [value]
+    if name == "search":
+        needles = [w.strip().lower() for w in wanted_values if w.strip()]
+        return any(n in (h or "").lower() for n in needles for h in held_values)
+    if name.endswith("email"):
+        wanted_set = {w.strip().lower() for w in wanted_values}
+        return any((h or "").strip().lower() in wanted_set for h in held_values if h)
+    return any(_text(h) in wanted_values for h in held_values if h is not None)
+
+
+_FILTER = re.compile(r"^filter\[(?P<name>[a-z_]+)\](?:\[(?P<op>[a-z_]+)\])?$")
+
+
+def filtered(
+    request: web.Request, kind: str, items: Iterable[Any], value_of: Callable[[Any, str], Any]
+) -> list[Any]:
+    """`items` passing every documented `filter[...]` of the request, ordered by `sort=`
+    (ascending id when none: an assumption)."""
+    facts = RESOURCES[kind]
+    out = list(items)
+    for param, raw in request.query.items():
+        m = _FILTER.match(param)
+        if m is None or m["name"] not in facts.filters:
+            continue
+        name, op = m["name"], m["op"]
+        out = [item for item in out if _matches(facts, name, op, raw, value_of(item, name))]
+    keys = [k.strip() for k in request.query.get("sort", "id").split(",") if k.strip()]
+    for key in reversed(keys):
+        field = key.removeprefix("-")
+        out.sort(
+            key=lambda item, f=field: _sort_key(value_of(item, f)),  # type: ignore[misc]
+            reverse=key.startswith("-"),
+        )
+    return out
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    text = _text(value) or ""
+    return (0, int(text)) if text.isdigit() else (1, text)
+
+
+# ---- jobs and custom fields --------------------------------------------------------------
+def _job_value(tenant: TenantState) -> Callable[[Any, str], Any]:
+    def value_of(job_id: Any, name: str) -> Any:
+        job = tenant.jobs[job_id]
+        if name == "id":
+            return job_id
+        if name == "search":
+            return [job.title]
+        return getattr(job, name, None)
+
+    return value_of
+
+
+async def list_jobs(request: web.Request, tenant: TenantState) -> web.Response:
+    """GET /jobs."""
+    jobs = filtered(request, "jobs", list(tenant.jobs), _job_value(tenant))
+    page, meta = paginate(request, jobs)
+    render = Renderer(tenant, request)
+    doc = render.document([render.job((i, tenant.jobs[i])) for i in page])
+    return json_response({**doc, "meta": meta})
+
+
+async def show_job(request: web.Request, tenant: TenantState) -> web.Response:
+    """GET /jobs/{id}."""
+    job_id = request.match_info["id"]
+    job = _get_or_404(tenant.jobs, job_id)
+    render = Renderer(tenant, request)
+    return json_response(render.document(render.job((job_id, job))))
+
+
+def _custom_field_value(cf: CustomFieldSpec, name: str) -> Any:
+    return getattr(cf, name, None)
+
+
+async def list_custom_fields(request: web.Request, tenant: TenantState) -> web.Response:
+    """GET /custom_fields (filter[resource_type])."""
+    fields = filtered(request, "custom_fields", tenant.custom_fields.values(), _custom_field_value)
+    page, meta = paginate(request, fields)
+    render = Renderer(tenant, request)
+    return json_response(
+        {**render.document([render.custom_field(cf) for cf in page]), "meta": meta}
+    )
+
+
+# ---- custom attributes, sideposted on their parent -------------------------------------------
+def _included_by_key(
+    included: list[Any], kind: str
+) -> dict[tuple[str, str], tuple[int, dict[str, Any]]]:
+    """Included resources of `kind` by ("temp-id", t) and ("id", i), with their position."""
     by_key: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
     for pos, inc in enumerate(included):
-        if isinstance(inc, dict) and inc.get("type") == "custom_attributes":
-            if "temp-id" in inc:
-                by_key[("temp", str(inc["temp-id"]))] = (pos, inc)
-            if "id" in inc:
-                by_key[("id", str(inc["id"]))] = (pos, inc)
+        if isinstance(inc, dict) and inc.get("type") == kind:
+            for name in ("temp-id", "id"):
+                if name in inc:
+                    by_key[(name, str(inc[name]))] = (pos, inc)
     return by_key
 
 
-def _lookup_key(item: Any, pointer: str) -> tuple[str, str]:
-    if not isinstance(item, dict) or item.get("type") != "custom_attributes":
-        raise SimError(400, "custom_attributes items must have type custom_attributes", pointer)
-    method = item.get("method")
-    if method == "create":
-        return ("temp", str(item.get("temp-id")))
-    if method == "update":
-        return ("id", str(item.get("id")))
-    raise SimError(400, "method must be create or update", pointer)
-
-
-def _one_change(
-    tenant: TenantState,
-    cand: Candidate,
-    *,
-    key: tuple[str, str],
-    inc: dict[str, Any],
-    pointers: tuple[str, str],
-    fields_taken: set[str],
-) -> tuple[str | None, str, Any]:
-    pointer, inc_pointer = pointers
-    existing_id: str | None = None
-    cf_rel = ((inc.get("relationships") or {}).get("custom_field") or {}).get("data")
-    cf_id = str(cf_rel["id"]) if isinstance(cf_rel, dict) and "id" in cf_rel else None
-    if key[0] == "id":
-        existing_id = key[1]
-        if existing_id not in cand.custom_attributes:
-            raise SimError(422, f"Custom attribute {existing_id} not found", pointer)
-        held_cf = cand.custom_attributes[existing_id][0]
-        if cf_id not in (None, held_cf):
-            raise SimError(422, "custom_field cannot be changed", inc_pointer)
-        cf_id = held_cf
-    cf = tenant.custom_fields.get(cf_id) if cf_id is not None else None
-    if cf_id is None or cf is None or cf.resource_type != "candidate":
-        raise SimError(422, f"Custom field {cf_id} must exist", f"{inc_pointer}/relationships")
-    if existing_id is None and cf_id in fields_taken:
-        raise SimError(422, f"Custom field {cf_id} has already been taken", inc_pointer)
-    fields_taken.add(cf_id)
-    attrs = inc.get("attributes") or {}
-    value_key = f"{cf.field_type}_value"
-    value_pointer = f"{inc_pointer}/attributes/{value_key}"
-    if value_key not in attrs or any(k.endswith("_value") and k != value_key for k in attrs):
-        raise SimError(422, f"{cf.name} takes {value_key}", value_pointer)
-    return existing_id, cf_id, _check_value(cf, attrs[value_key], value_pointer)
-
-
 def _custom_attribute_changes(
-    tenant: TenantState, cand: Candidate, data: dict[str, Any], included: list[Any]
-) -> list[tuple[str | None, str, Any]]:
-    """Validated side-posted custom attributes: (existing id or None, custom field id, value)."""
+    tenant: TenantState,
+    parent: str,
+    held: Mapping[str, tuple[str, Any]],
+    data: dict[str, Any],
+    included: list[Any],
+) -> list[tuple[str, str | None, str | None, Any]]:
+    """Validated sideposted custom attributes: (method, existing id, custom field id, value)."""
     rel = (data.get("relationships") or {}).get("custom_attributes")
     if rel is None:
         return []
-    items = rel.get("data") if isinstance(rel, dict) else None
-    if not isinstance(items, list):
-        raise SimError(400, "custom_attributes.data must be an array", "/data/relationships")
-    by_key = _included_index(included)
-    fields_taken = {cf_id for cf_id, _ in cand.custom_attributes.values()}
-    changes: list[tuple[str | None, str, Any]] = []
+    items = rel.get("data") or []
+    by_key = _included_by_key(included, "custom_attributes")
+    fields_taken = {cf_id for cf_id, _ in held.values()}
+    changes: list[tuple[str, str | None, str | None, Any]] = []
     for n, item in enumerate(items):
         pointer = f"/data/relationships/custom_attributes/data/{n}"
-        key = _lookup_key(item, pointer)
-        if key not in by_key:
-            raise SimError(400, f"no included custom attribute for {key[1]}", pointer)
-        pos, inc = by_key[key]
-        pointers = (pointer, f"/included/{pos}")
-        changes.append(
-            _one_change(
-                tenant, cand, key=key, inc=inc, pointers=pointers, fields_taken=fields_taken
+        method = item.get("method")
+        if method == "destroy":
+            if str(item.get("id")) not in held:
+                raise SimError(404, "Record not found", pointer)
+            changes.append(("destroy", str(item["id"]), None, None))
+            continue
+        key = (
+            ("temp-id", str(item.get("temp-id")))
+            if method == "create"
+            else ("id", str(item.get("id")))
+        )
+        pos, inc = by_key[key]  # present: the contract checks asked for it
+        inc_pointer = f"/included/{pos}"
+        existing_id: str | None = None
+        cf_rel = ((inc.get("relationships") or {}).get("custom_field") or {}).get("data")
+        cf_id = str(cf_rel["id"]) if isinstance(cf_rel, dict) and "id" in cf_rel else None
+        if method == "update":
+            existing_id = key[1]
+            if existing_id not in held:
+                raise SimError(404, "Record not found", pointer)
+            cf_id = held[existing_id][0]
+        cf = tenant.custom_fields.get(cf_id) if cf_id is not None else None
+        if cf is None or cf.resource_type != CUSTOM_FIELD_RESOURCE[parent]:
+            raise SimError(
+                422, "Custom field must exist", f"{inc_pointer}/relationships/custom_field"
             )
+        if existing_id is None and cf.id in fields_taken:
+            raise SimError(422, "Custom field has already been taken", inc_pointer)
+        fields_taken.add(cf.id or "")
+        attrs = inc.get("attributes") or {}
+        value_key = f"{cf.field_type}_value"
+        value_pointer = f"{inc_pointer}/attributes/{value_key}"
+        if value_key not in attrs or any(k != value_key for k in attrs):
+            raise SimError(422, f"{cf.name} takes {value_key}", value_pointer)
+        changes.append(
+            (method, existing_id, cf.id, _check_value(cf, attrs[value_key], value_pointer))
         )
     return changes
 
 
+def _apply_custom(
+    tenant: TenantState,
+    held: dict[str, tuple[str, Any]],
+    changes: list[tuple[str, str | None, str | None, Any]],
+) -> None:
+    for method, existing_id, cf_id, value in changes:
+        if method == "destroy":
+            held.pop(existing_id or "", None)
+        elif existing_id is not None:
+            held[existing_id] = (held[existing_id][0], value)
+        else:
+            held[tenant.next_id("custom_attributes")] = (cf_id or "", value)
+
+
+def _apply_tags(tags: list[dict[str, str | None]], attrs: Mapping[str, Any]) -> None:
+    """The tag commands: `{tag, context}` pairs added or removed, read back as
+    `{name, context}`."""
+
+    def pair(obj: Any) -> dict[str, str | None]:
+        obj = obj if isinstance(obj, Mapping) else {"tag": obj}
+        return {
+            "name": _text(obj.get("tag") or obj.get("name")),
+            "context": _text(obj.get("context")),
+        }
+
+    adds = []
+    if "add_tag_with_context" in attrs:
+        adds.append(pair(attrs["add_tag_with_context"]))
+    adds.extend(pair(t) for t in attrs.get("add_tags_with_context") or [])
+    for tag in adds:
+        if tag not in tags:
+            tags.append(tag)
+    if "remove_tag_with_context" in attrs:
+        gone = pair(attrs["remove_tag_with_context"])
+        tags[:] = [t for t in tags if t != gone]
+
+
+# ---- candidates ---------------------------------------------------------------------------
+def _candidate_value() -> Callable[[Any, str], Any]:
+    def value_of(cand: Candidate, name: str) -> Any:
+        if name == "id":
+            return cand.id
+        if name in ("created_at", "updated_at"):
+            return getattr(cand, name)
+        return cand.attributes.get(name)
+
+    return value_of
+
+
+async def list_candidates(request: web.Request, tenant: TenantState) -> web.Response:
+    """GET /candidates (no e-mail filter: the reference has none)."""
+    cands = filtered(request, "candidates", tenant.candidates.values(), _candidate_value())
+    page, meta = paginate(request, cands)
+    render = Renderer(tenant, request)
+    return json_response({**render.document([render.candidate(c) for c in page]), "meta": meta})
+
+
+async def show_candidate(request: web.Request, tenant: TenantState) -> web.Response:
+    """GET /candidates/{id}."""
+    cand = _get_or_404(tenant.candidates, request.match_info["id"])
+    render = Renderer(tenant, request)
+    return json_response(render.document(render.candidate(cand)))
+
+
 async def update_candidate(request: web.Request, tenant: TenantState) -> web.Response:
-    """PUT /candidates/{id}: standard attributes plus side-posted custom attributes."""
-    cand = _get_or_404(tenant.candidates, request.match_info["id"], "Candidate")
+    """PUT /candidates/{id}: standard attributes plus sideposted custom attributes."""
+    cand = _get_or_404(tenant.candidates, request.match_info["id"])
     data, included = await read_data(request, "candidates")
-    if "id" in data and str(data["id"]) != cand.id:
-        raise SimError(400, "data.id does not match the URL", "/data/id")
-    attrs = person_attributes(
-        data.get("attributes", {}), allowed=frozenset(CANDIDATE_ATTRIBUTES), required=()
+    attrs = person_attributes(dict(data.get("attributes", {})), required=())
+    changes = _custom_attribute_changes(
+        tenant, "candidates", cand.custom_attributes, data, included
     )
-    for name in REQUIRED_PERSON:
-        if name in attrs and not (attrs[name] or "").strip():
-            raise SimError(422, f"{_human(name)} can't be blank", f"/data/attributes/{name}")
-    changes = _custom_attribute_changes(tenant, cand, data, included)
     # validated: apply atomically
-    tenant.update_candidate_attributes(cand, attrs)
-    for existing_id, cf_id, value in changes:
-        ca_id = existing_id or tenant.next_id("custom_attributes")
-        cand.custom_attributes[ca_id] = (cf_id, value)
-    doc: dict[str, Any] = {"data": candidate_resource(cand)}
-    included_out = custom_attribute_resources(tenant, cand)
-    if included_out:
-        doc["included"] = included_out
-    return json_response(doc)
+    tenant.update_candidate_attributes(
+        cand, {k: v for k, v in attrs.items() if k in CANDIDATE_ATTRIBUTES}
+    )
+    _apply_custom(tenant, cand.custom_attributes, changes)
+    render = Renderer(tenant, request)
+    return json_response(render.document(render.candidate(cand)))
 
 
 # ---- job seekers and applications ----------------------------------------------------------
 def _notify(tenant: TenantState, attrs: dict[str, Any], kind: str, record_id: str) -> None:
-    if attrs.get("skip_notifications_on_create") is not True:
+    """post-applications: the applicant and users are notified unless skipped; job seekers
+    have no such switch and notify nobody (an assumption)."""
+    if kind == "applications" and attrs.get("skip_notifications_on_create") is not True:
         tenant.notifications.append({"record_type": kind, "record_id": record_id})
 
 
+def _record_attributes(kind: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """What a record keeps of a write: the attributes its reads return."""
+    readable = RESOURCES[kind].readable
+    return {
+        k: v
+        for k, v in attrs.items()
+        if k in readable and k not in ("external_system_reference", "tags")
+    }
+
+
+def _sideposted_comments(data: dict[str, Any], included: list[Any]) -> list[str]:
+    rel = (data.get("relationships") or {}).get("comments")
+    if rel is None:
+        return []
+    bodies = []
+    for n, item in enumerate(rel.get("data") or []):
+        for inc in included:
+            if (
+                isinstance(inc, dict)
+                and inc.get("type") == "comments"
+                and inc.get("temp-id") == item.get("temp-id")
+            ):
+                body = (inc.get("attributes") or {}).get("body_text")
+                if not isinstance(body, str) or not body.strip():
+                    raise SimError(
+                        422, "Body text can't be blank", f"/data/relationships/comments/data/{n}"
+                    )
+                bodies.append(body)
+    return bodies
+
+
 async def _create_record(
-    tenant: TenantState, kind: str, job_id: str | None, data: dict[str, Any]
+    request: web.Request, tenant: TenantState, kind: str, job_id: str | None
 ) -> web.Response:
-    raw_attrs: dict[str, Any] = data.get("attributes", {})
+    data, included = await read_data(request, kind)
+    raw_attrs: dict[str, Any] = dict(data.get("attributes", {}))
     cand_id = relationship_id(data, "candidate", "candidates")
     if cand_id is not None and cand_id not in tenant.candidates:
         raise SimError(422, f"Candidate {cand_id} must exist", "/data/relationships/candidate")
-    attrs = person_attributes(
-        raw_attrs,
-        allowed=RECORD_ATTRIBUTES | CREATE_ONLY,
-        required=() if cand_id is not None else REQUIRED_PERSON,
-    )
-    ext = attrs.get("external_system_reference")
-    person = {k: v for k, v in attrs.items() if k in CANDIDATE_ATTRIBUTES}
+    attrs = person_attributes(raw_attrs, required=() if cand_id is not None else REQUIRED_PERSON)
+    changes = _custom_attribute_changes(tenant, kind, {}, data, included)
+    comments = _sideposted_comments(data, included)
+    person = {
+        k: v
+        for k, v in attrs.items()
+        if k in CANDIDATE_ATTRIBUTES and k != "external_system_reference"
+    }
     if cand_id is None:
-        cand = tenant.create_candidate({k: person.get(k) for k in CANDIDATE_ATTRIBUTES})
-        cand_id = cand.id
+        cand_id = tenant.create_candidate(
+            {k: person.get(k) for k in CANDIDATE_ATTRIBUTES if k != "external_system_reference"}
+        ).id
     record = Record(
         id=tenant.next_id(kind),
         kind=kind,
         candidate_id=cand_id,
-        attributes=person,
-        external_system_reference=ext,
+        attributes=_record_attributes(kind, attrs),
+        external_system_reference=attrs.get("external_system_reference"),
         job_id=job_id,
     )
+    _apply_tags(record.tags, attrs)
+    _apply_custom(tenant, record.custom_attributes, changes)
     tenant.add_record(record)
+    for body in comments:
+        tenant.add_comment(
+            CommentRecord(tenant.next_id("comments"), body, COMMENTABLE_MODELS[kind], record.id)
+        )
     _notify(tenant, attrs, kind, record.id)
-    return json_response({"data": record_resource(record)}, status=201)
+    render = Renderer(tenant, request)
+    return json_response(render.document(render.record(record)), status=201)
 
 
 async def create_job_seeker(request: web.Request, tenant: TenantState) -> web.Response:
     """POST /job_seekers (a candidate comes into being unless `candidate` is related)."""
-    data, _ = await read_data(request, "job_seekers")
-    return await _create_record(tenant, "job_seekers", None, data)
+    return await _create_record(request, tenant, "job_seekers", None)
 
 
 async def create_application(request: web.Request, tenant: TenantState) -> web.Response:
-    """POST /applications (relationship `job` required)."""
-    data, _ = await read_data(request, "applications")
-    job_id = relationship_id(data, "job", "jobs")
-    if job_id is None:
-        raise SimError(422, "Job must exist", "/data/relationships/job")
-    if job_id not in tenant.jobs:
-        raise SimError(422, f"Job {job_id} must exist", "/data/relationships/job")
-    return await _create_record(tenant, "applications", job_id, data)
+    """POST /applications (relationship `job` required, and the job must exist)."""
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+        job_id = relationship_id(body["data"], "job", "jobs")
+    except (ValueError, KeyError, TypeError):
+        job_id = None
+    if job_id is None or job_id not in tenant.jobs:
+        named = "" if job_id is None else f" {job_id}"
+        raise SimError(422, f"Job{named} must exist", "/data/relationships/job")
+    return await _create_record(request, tenant, "applications", job_id)
+
+
+def _record_value(tenant: TenantState) -> Callable[[Any, str], Any]:
+    def value_of(record: Record, name: str) -> Any:
+        cand = tenant.candidates.get(record.candidate_id)
+        person = cand.attributes if cand is not None else {}
+        if name == "search":
+            return [person.get(k) or record.attributes.get(k) for k in SEARCHED[record.kind]]
+        if name in ("candidate_email", "candidate_phone"):
+            return person.get(name.removeprefix("candidate_"))
+        if name in (
+            "id",
+            "candidate_id",
+            "job_id",
+            "external_system_reference",
+            "created_at",
+            "updated_at",
+        ):
+            return getattr(record, name)
+        return record.attributes.get(name)
+
+    return value_of
 
 
 def _list_records(kind: str) -> Handler:
     async def handler(request: web.Request, tenant: TenantState) -> web.Response:
-        ext = request.query.get("filter[external_system_reference]")
-        if ext is not None:
-            records = tenant.records_by_ref(kind, ext)
-        else:
-            records = list(tenant.records[kind].values())
-        job = request.query.get("filter[job_id]")
-        if job is not None:
-            records = [r for r in records if r.job_id == job]
-        page, meta, links = paginate(request, records)
-        data = [record_resource(r) for r in page]
-        return json_response({"data": data, "meta": meta, "links": links})
+        records = filtered(request, kind, tenant.records[kind].values(), _record_value(tenant))
+        page, meta = paginate(request, records)
+        render = Renderer(tenant, request)
+        return json_response({**render.document([render.record(r) for r in page]), "meta": meta})
 
-    handler.__doc__ = f"GET /{kind} (filter[external_system_reference])."
+    handler.__doc__ = f"GET /{kind} with the filters the reference documents for it."
     return handler
 
 
 def _show_record(kind: str) -> Handler:
     async def handler(request: web.Request, tenant: TenantState) -> web.Response:
-        record = _get_or_404(tenant.records[kind], request.match_info["id"], kind)
-        return json_response({"data": record_resource(record)})
+        record = _get_or_404(tenant.records[kind], request.match_info["id"])
+        render = Renderer(tenant, request)
+        return json_response(render.document(render.record(record)))
 
     handler.__doc__ = f"GET /{kind}/{{id}}."
+    return handler
+
+
+def _update_record(kind: str) -> Handler:
+    async def handler(request: web.Request, tenant: TenantState) -> web.Response:
+        record: Record = _get_or_404(tenant.records[kind], request.match_info["id"])
+        data, included = await read_data(request, kind)
+        attrs = person_attributes(dict(data.get("attributes", {})), required=())
+        changes = _custom_attribute_changes(tenant, kind, record.custom_attributes, data, included)
+        if "external_system_reference" in attrs:
+            tenant.set_record_reference(record, attrs["external_system_reference"])
+        record.attributes.update(_record_attributes(kind, attrs))
+        _apply_tags(record.tags, attrs)
+        _apply_custom(tenant, record.custom_attributes, changes)
+        record.updated_at = now_iso()
+        render = Renderer(tenant, request)
+        return json_response(render.document(render.record(record)))
+
+    handler.__doc__ = f"PUT /{kind}/{{id}}: its attributes, tags and custom attributes."
+    return handler
+
+
+def _destroy_record(kind: str) -> Handler:
+    async def handler(request: web.Request, tenant: TenantState) -> web.Response:
+        record: Record = _get_or_404(tenant.records[kind], request.match_info["id"])
+        tenant.remove_record(record)
+        return json_response({"meta": {}})
+
+    handler.__doc__ = f"DELETE /{kind}/{{id}}."
     return handler
 
 
@@ -423,68 +612,62 @@ list_job_seekers = _list_records("job_seekers")
 list_applications = _list_records("applications")
 show_job_seeker = _show_record("job_seekers")
 show_application = _show_record("applications")
-
-
-async def update_application(request: web.Request, tenant: TenantState) -> web.Response:
-    """PUT /applications/{id}."""
-    record: Record = _get_or_404(tenant.records["applications"], request.match_info["id"], "App")
-    data, _ = await read_data(request, "applications")
-    attrs = person_attributes(data.get("attributes", {}), allowed=RECORD_ATTRIBUTES, required=())
-    if "external_system_reference" in attrs:
-        record.external_system_reference = attrs.pop("external_system_reference")
-    record.attributes.update(attrs)
-    return json_response({"data": record_resource(record)})
+update_job_seeker = _update_record("job_seekers")
+update_application = _update_record("applications")
+destroy_job_seeker = _destroy_record("job_seekers")
+destroy_application = _destroy_record("applications")
 
 
 # ---- comments -------------------------------------------------------------------------------
 async def create_comment(request: web.Request, tenant: TenantState) -> web.Response:
-    """POST /comments on an application or a job seeker (never a candidate)."""
+    """POST /comments on an application, a job seeker or a candidate."""
     data, _ = await read_data(request, "comments")
     attrs = data.get("attributes", {})
     body = attrs.get("body_text")
     if not isinstance(body, str) or not body.strip():
         raise SimError(422, "Body text can't be blank", "/data/attributes/body_text")
     pointer = "/data/relationships/commentable"
-    rel = ((data.get("relationships") or {}).get("commentable") or {}).get("data")
-    if not isinstance(rel, dict) or "id" not in rel:
+    rel = ((data.get("relationships") or {}).get("commentable") or {}).get("data") or {}
+    kind, target = str(rel.get("type")), str(rel.get("id"))
+    if kind not in COMMENTABLE_MODELS or not tenant.commentable_exists(kind, target):
         raise SimError(422, "Commentable must exist", pointer)
-    kind = rel.get("type")
-    if kind not in ("applications", "job_seekers"):
-        raise SimError(422, f"Commentable type {kind} is not supported", pointer)
-    target = str(rel["id"])
-    if target not in tenant.records[kind]:
-        raise SimError(422, f"Commentable {kind} {target} must exist", pointer)
-    comment = CommentRecord(tenant.next_id("comments"), body, kind, target)
+    comment = CommentRecord(tenant.next_id("comments"), body, COMMENTABLE_MODELS[kind], target)
     tenant.add_comment(comment)
-    return json_response({"data": comment_resource(comment)}, status=201)
+    render = Renderer(tenant, request)
+    return json_response(render.document(render.comment(comment)), status=201)
+
+
+def _comment_value(comment: CommentRecord, name: str) -> Any:
+    return getattr(comment, name, None)
 
 
 async def list_comments(request: web.Request, tenant: TenantState) -> web.Response:
-    """GET /comments (filter[commentable_id], filter[commentable_type])."""
+    """GET /comments (filter[commentable_id], filter[commentable_type] by model name)."""
     cid = request.query.get("filter[commentable_id]")
-    ctype_raw = request.query.get("filter[commentable_type]")
-    ctype = None
-    if ctype_raw is not None:
-        ctype = COMMENTABLE.get(re.sub(r"(?<!^)(?=[A-Z])", "_", ctype_raw).lower())
-        if ctype is None:
-            raise SimError(400, f"Unknown commentable type {ctype_raw}")
-    if cid is not None and ctype is not None:
-        comments = tenant.comments_on(ctype, cid)
-    else:
-        comments = [
-            c
-            for c in tenant.comments.values()
-            if cid in (None, c.commentable_id) and ctype in (None, c.commentable_type)
-        ]
-    page, meta, links = paginate(request, comments)
-    data = [comment_resource(c) for c in page]
-    return json_response({"data": data, "meta": meta, "links": links})
+    model = request.query.get("filter[commentable_type]")
+    pool: Iterable[CommentRecord] = (
+        tenant.comments_on(model, cid)
+        if cid is not None and model is not None
+        else tenant.comments.values()
+    )
+    comments = filtered(request, "comments", pool, _comment_value)
+    page, meta = paginate(request, comments)
+    render = Renderer(tenant, request)
+    return json_response({**render.document([render.comment(c) for c in page]), "meta": meta})
 
 
 async def show_comment(request: web.Request, tenant: TenantState) -> web.Response:
     """GET /comments/{id}."""
-    comment = _get_or_404(tenant.comments, request.match_info["id"], "Comment")
-    return json_response({"data": comment_resource(comment)})
+    comment = _get_or_404(tenant.comments, request.match_info["id"])
+    render = Renderer(tenant, request)
+    return json_response(render.document(render.comment(comment)))
+
+
+async def destroy_comment(request: web.Request, tenant: TenantState) -> web.Response:
+    """DELETE /comments/{id}."""
+    comment = _get_or_404(tenant.comments, request.match_info["id"])
+    tenant.remove_comment(comment)
+    return json_response({"meta": {}})
 
 
 #: (method, path under /api/v1, handler)
@@ -498,13 +681,17 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/job_seekers", list_job_seekers),
     ("POST", "/job_seekers", create_job_seeker),
     ("GET", "/job_seekers/{id}", show_job_seeker),
+    ("PUT", "/job_seekers/{id}", update_job_seeker),
+    ("DELETE", "/job_seekers/{id}", destroy_job_seeker),
     ("GET", "/applications", list_applications),
     ("POST", "/applications", create_application),
     ("GET", "/applications/{id}", show_application),
     ("PUT", "/applications/{id}", update_application),
+    ("DELETE", "/applications/{id}", destroy_application),
     ("GET", "/comments", list_comments),
     ("POST", "/comments", create_comment),
     ("GET", "/comments/{id}", show_comment),
+    ("DELETE", "/comments/{id}", destroy_comment),
 )
 
 __all__ = ["ROUTES", "Handler", "ref"]

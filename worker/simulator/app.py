@@ -7,7 +7,6 @@ import asyncio
 import json
 import math
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,13 +15,13 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from worker.simulator.api import ROUTES, Handler
+from worker.simulator.contract import check_request
 from worker.simulator.documents import SimError, error_response
 from worker.simulator.faults import Fate, FaultState
 from worker.simulator.specs import FaultConfig, FaultsRequest, TenantSpec, TenantUpdate
 from worker.simulator.state import SimulatorState, TenantState
 
 API_PREFIX = "/tenants/{subdomain}/api/v1"
-_PUT_PATHS = re.compile(r"^api/v1/(candidates|applications)/[^/]+$")
 
 
 class Simulator:
@@ -33,6 +32,7 @@ class Simulator:
         self._rng = random.Random(seed)  # noqa: S311  # fault injection, not cryptography
         self.global_faults = FaultState(FaultConfig(), self._rng)
         self.tenant_faults: dict[str, FaultState] = {}
+        self._late_writes: set[asyncio.Task[None]] = set()
 
     # ---- faults -----------------------------------------------------------------------------
     def set_faults(self, config: FaultConfig, tenant: str | None = None) -> None:
@@ -74,6 +74,12 @@ class Simulator:
         if tenant is None:
             return error_response(404, "No such Pinpoint account")
         entry = tenant.log_request(request.method, request.path, dict(request.query))
+        raw = await request.read()
+        if raw:
+            try:
+                entry.body = json.loads(raw)
+            except ValueError:
+                entry.body = raw.decode("utf-8", "replace")
         faults = self.faults_for(tenant.subdomain)
         try:
             delay = faults.latency_seconds()
@@ -88,6 +94,11 @@ class Simulator:
                 response = error_response(504, "Simulated timeout")
             elif fate is Fate.ERROR:
                 response = error_response(status, "Simulated server error")
+            elif fate is Fate.LATE_WRITE and request.method in ("POST", "PUT", "DELETE"):
+                entry.status = "late_write"
+                self._apply_late(request, tenant, handler, faults.config.late_write_delay_s)
+                await asyncio.sleep(faults.config.hang_s)
+                response = error_response(504, "Simulated late write")
             elif fate is Fate.RATE_LIMITED:
                 retry_after = faults.config.retry_after_s
                 response = error_response(
@@ -109,6 +120,20 @@ class Simulator:
         finally:
             entry.duration_ms = (time.monotonic() - started) * 1000.0
 
+    def _apply_late(
+        self, request: web.Request, tenant: TenantState, handler: Handler, delay: float
+    ) -> None:
+        """Apply a held write `delay` seconds from now, whether or not its client still waits
+        (the body was read already, so the request no longer needs its connection)."""
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            await self._authenticated(request, tenant, handler)
+
+        task = asyncio.create_task(later())
+        self._late_writes.add(task)
+        task.add_done_callback(self._late_writes.discard)
+
     async def _authenticated(
         self, request: web.Request, tenant: TenantState, handler: Handler
     ) -> web.Response:
@@ -116,6 +141,8 @@ class Simulator:
             return error_response(401, "Invalid or missing API key")
         if not tenant.integration_enabled:
             return error_response(403, "Integration not enabled")
+        if tenant.read_only and request.method not in ("GET", "HEAD"):
+            return error_response(403, "API key does not have write permission")
         bucket = tenant.bucket
         headers: dict[str, str] = {}
         if bucket is not None:
@@ -129,21 +156,18 @@ class Simulator:
                 headers["X-RateLimit-Reset"] = f"{time.time() + wait:.3f}"
                 return error_response(429, "Rate limit exceeded", headers=headers)
         try:
-            response = await handler(request, tenant)
+            refused = _refusal(request, _parsed(await request.read()))
+            response = refused if refused is not None else await handler(request, tenant)
         except SimError as err:
             response = error_response(err.status, err.detail, err.pointer)
         response.headers.update(headers)
         return response
 
     async def unmatched(self, request: web.Request) -> web.StreamResponse:
-        """Any other path of a tenant: 405 for PATCH on an updatable resource, else 404."""
+        """Any other path or method of a tenant (PATCH included: not in the reference): 404."""
 
         async def not_found(req: web.Request, _tenant: TenantState) -> web.Response:
             tail = req.match_info.get("tail", "")
-            if req.method == "PATCH" and _PUT_PATHS.match(tail):
-                return error_response(
-                    405, "Use PUT to update this resource", headers={"Allow": "GET, PUT"}
-                )
             raise SimError(404, f"No route matches {req.method} /{tail}")
 
         return await self.dispatch(request, not_found)
@@ -256,12 +280,35 @@ class Simulator:
         return app
 
 
+def _parsed(raw: bytes) -> Any:
+    """A request body as JSON (the raw bytes when it is not JSON; None when empty)."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _refusal(request: web.Request, body: Any) -> web.Response | None:
+    """Pinpoint's answer to a request outside its reference (the first violation), or None."""
+    prefix = f"/tenants/{request.match_info['subdomain']}"
+    path = request.path.removeprefix(prefix)
+    found = check_request(request.method, path, list(request.query.items()), body)
+    if not found:
+        return None
+    first = found[0]
+    return error_response(first.status, first.detail, first.pointer)
+
+
 def apply_update(tenant: TenantState, update: TenantUpdate) -> None:
     """Apply a runtime change to a tenant."""
     if update.api_key is not None:
         tenant.api_key = update.api_key
     if update.integration_enabled is not None:
         tenant.integration_enabled = update.integration_enabled
+    if update.read_only is not None:
+        tenant.read_only = update.read_only
     if update.disable_rate_limit:
         tenant.set_rate_limit(None)
     elif update.rate_limit is not None:

@@ -17,6 +17,7 @@ class Fate(enum.Enum):
     TIMEOUT = "timeout"
     LOST_RESPONSE = "lost_response"
     RATE_LIMITED = "rate_limited"
+    LATE_WRITE = "late_write"
 
 
 class FaultState:
@@ -58,6 +59,8 @@ class FaultState:
             fate = Fate.TIMEOUT
         elif cfg.lost_response_rate and self._rng.random() < cfg.lost_response_rate:
             fate = Fate.LOST_RESPONSE
+        elif cfg.late_write_rate and self._rng.random() < cfg.late_write_rate:
+            fate = Fate.LATE_WRITE
         return fate, status
 
     def describe(self) -> dict[str, object]:

@@ -57,6 +57,7 @@ class TenantSpec(BaseModel):
     jobs: tuple[JobSpec, ...] = ()
     custom_fields: tuple[CustomFieldSpec, ...] = ()
     integration_enabled: bool = True
+    read_only: bool = False
 
     def __repr__(self) -> str:
         return f"TenantSpec(subdomain={self.subdomain!r}, api_key='***')"
@@ -71,11 +72,12 @@ class TenantUpdate(BaseModel):
 
     api_key: str | None = Field(default=None, min_length=1)
     integration_enabled: bool | None = None
+    read_only: bool | None = None
     rate_limit: RateLimitSpec | None = None
     disable_rate_limit: bool = False
 
 
-ScriptedOutcome = int | Literal["timeout", "lost_response"]
+ScriptedOutcome = int | Literal["timeout", "lost_response", "late_write"]
 
 
 class FaultConfig(BaseModel):
@@ -86,6 +88,9 @@ class FaultConfig(BaseModel):
     - `timeout_rate`: share of requests that never get an answer (nothing is applied).
     - `lost_response_rate`: share of requests that are applied but never answered (the case where
       a client cannot know whether its create happened).
+    - `late_write_rate`: share of writes (POST/PUT/DELETE) that are held unanswered and applied
+      `late_write_delay_s` later, as a real server finishes a write after its client gave up
+      (reads drawn for it are served normally).
     - `burst_429`: the next N requests are answered 429 with `Retry-After: retry_after_s`.
     - `script`: exact outcomes for the next requests, in order (a status code, "timeout" or
       "lost_response"); 2xx entries mean "handle normally". Deterministic, for tests.
@@ -100,6 +105,8 @@ class FaultConfig(BaseModel):
     error_status: int = Field(default=500, ge=400, le=599)
     timeout_rate: float = Field(default=0.0, ge=0, le=1)
     lost_response_rate: float = Field(default=0.0, ge=0, le=1)
+    late_write_rate: float = Field(default=0.0, ge=0, le=1)
+    late_write_delay_s: float = Field(default=2.0, ge=0)
     burst_429: int = Field(default=0, ge=0)
     retry_after_s: float = Field(default=1.0, ge=0)
     script: tuple[ScriptedOutcome, ...] = ()

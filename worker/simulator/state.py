@@ -11,22 +11,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from worker.core.pinpoint_reference import CANDIDATES, MODEL_OF_TYPE
 from worker.simulator.ratelimit import TokenBucket
 from worker.simulator.specs import CustomFieldSpec, JobSpec, RateLimitSpec, TenantSpec
 
-#: Standard candidate attributes the simulator knows (assumed, see docs/pinpoint.md).
-CANDIDATE_ATTRIBUTES: tuple[str, ...] = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "linkedin_url",
-    "address1",
-    "address2",
-    "city",
-    "region",
-    "postcode",
-    "country",
+#: What a candidate holds: the attributes `candidates_attributes_put` writes that a read
+#: returns (the reference's candidate schemas).
+CANDIDATE_ATTRIBUTES: tuple[str, ...] = tuple(
+    sorted(CANDIDATES.writes("update") & CANDIDATES.readable)
 )
 REQUEST_LOG_SIZE = 50_000
 
@@ -44,6 +36,7 @@ class Candidate:
     attributes: dict[str, str | None]
     #: custom attribute id -> (custom field id, value)
     custom_attributes: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    tags: list[dict[str, str | None]] = field(default_factory=list)
     job_seeker_ids: list[str] = field(default_factory=list)
     application_ids: list[str] = field(default_factory=list)
     created_at: str = field(default_factory=now_iso)
@@ -60,18 +53,25 @@ class Record:
     attributes: dict[str, Any]
     external_system_reference: str | None
     job_id: str | None = None
+    #: custom attribute id -> (custom field id, value), fields of the record's own type
+    custom_attributes: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    #: `{"name", "context"}` pairs written with the tag commands
+    tags: list[dict[str, str | None]] = field(default_factory=list)
     created_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
 
 
 @dataclass
 class CommentRecord:
-    """A note on an application or a job seeker."""
+    """A note on an application, a job seeker or a candidate."""
 
     id: str
     body_text: str
+    #: the model name (`JobSeeker`, `Application`, `Candidate`), as Pinpoint reads it back
     commentable_type: str
     commentable_id: str
     created_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
 
 
 @dataclass
@@ -86,6 +86,7 @@ class LoggedRequest:
     status: int | str = 0
     duration_ms: float = 0.0
     fault: str | None = None
+    body: Any = None
 
     def as_json(self) -> dict[str, Any]:
         """The log entry as a JSON object."""
@@ -98,6 +99,7 @@ class LoggedRequest:
             "status": self.status,
             "duration_ms": round(self.duration_ms, 3),
             "fault": self.fault,
+            "body": self.body,
         }
 
 
@@ -109,6 +111,7 @@ class TenantState:
         self.subdomain = spec.subdomain
         self.api_key = spec.api_key
         self.integration_enabled = spec.integration_enabled
+        self.read_only = spec.read_only
         self.rate_limit: RateLimitSpec | None = spec.rate_limit
         self.bucket: TokenBucket | None = None
         self.jobs: dict[str, JobSpec] = {}
@@ -195,6 +198,34 @@ class TenantState:
             key = (record.kind, record.external_system_reference)
             self._by_ref.setdefault(key, []).append(record.id)
 
+    def set_record_reference(self, record: Record, ref: str | None) -> None:
+        """Change a record's external_system_reference, keeping the index right."""
+        old = record.external_system_reference
+        if old:
+            ids = self._by_ref.get((record.kind, old), [])
+            if record.id in ids:
+                ids.remove(record.id)
+        record.external_system_reference = ref
+        if ref:
+            self._by_ref.setdefault((record.kind, ref), []).append(record.id)
+
+    def remove_record(self, record: Record) -> None:
+        """Delete a job seeker or an application (its candidate stays)."""
+        self.set_record_reference(record, None)
+        del self.records[record.kind][record.id]
+        cand = self.candidates.get(record.candidate_id)
+        if cand is not None:
+            ids = cand.job_seeker_ids if record.kind == "job_seekers" else cand.application_ids
+            if record.id in ids:
+                ids.remove(record.id)
+
+    def remove_comment(self, comment: CommentRecord) -> None:
+        """Delete a comment."""
+        del self.comments[comment.id]
+        ids = self._comments_by.get((comment.commentable_type, comment.commentable_id), [])
+        if comment.id in ids:
+            ids.remove(comment.id)
+
     def records_by_ref(self, kind: str, ref: str) -> list[Record]:
         """Records of a kind with this external_system_reference."""
         return [self.records[kind][i] for i in self._by_ref.get((kind, ref), [])]
@@ -205,9 +236,15 @@ class TenantState:
         key = (comment.commentable_type, comment.commentable_id)
         self._comments_by.setdefault(key, []).append(comment.id)
 
-    def comments_on(self, kind: str, record_id: str) -> list[CommentRecord]:
-        """Comments on one record, oldest first."""
-        return [self.comments[i] for i in self._comments_by.get((kind, record_id), [])]
+    def comments_on(self, model: str, record_id: str) -> list[CommentRecord]:
+        """Comments on one record (by model name), oldest first."""
+        return [self.comments[i] for i in self._comments_by.get((model, record_id), [])]
+
+    def commentable_exists(self, kind: str, ident: str) -> bool:
+        """Whether a comment may hang from `kind` (a JSON:API type) `ident`."""
+        if kind == "candidates":
+            return ident in self.candidates
+        return ident in self.records.get(kind, {})
 
     def clear_records(self) -> None:
         """Forget every record, comment, notification and logged request (keeps configuration)."""
@@ -241,6 +278,7 @@ class TenantState:
                         {"id": ca_id, "custom_field_id": cf_id, "value": value}
                         for ca_id, (cf_id, value) in c.custom_attributes.items()
                     ],
+                    "tags": list(c.tags),
                     "job_seeker_ids": list(c.job_seeker_ids),
                     "application_ids": list(c.application_ids),
                 }
@@ -269,7 +307,18 @@ def _record_json(record: Record) -> dict[str, Any]:
         "job_id": record.job_id,
         "external_system_reference": record.external_system_reference,
         "attributes": dict(record.attributes),
+        "custom_attributes": [
+            {"id": ca_id, "custom_field_id": cf_id, "value": value}
+            for ca_id, (cf_id, value) in record.custom_attributes.items()
+        ],
+        "tags": list(record.tags),
     }
+
+
+#: JSON:API type -> model name, for the types a comment can hang from.
+COMMENTABLE_MODELS = {
+    kind: MODEL_OF_TYPE[kind] for kind in ("job_seekers", "applications", "candidates")
+}
 
 
 class SimulatorState:

@@ -111,11 +111,12 @@ def seed_existing_people(sim: SimulatorServer, people: list[Any], count: int) ->
     seeded = 0
     for cand in [p for p in people if p.team_id == "acme"][:count]:
         snap = cand.snapshot
-        person = tenant.create_candidate({"first_name": snap["first_name"],
-                                          "last_name": snap["last_name"],
-                                          "email": snap["emails"][0], "phone": None})
+        attributes = {"first_name": snap["first_name"], "last_name": snap["last_name"],
+                      "email": snap["emails"][0]}
+        person = tenant.create_candidate({**attributes, "phone": None})
+        # A job seeker shows its person's attributes: Pinpoint's e-mail search finds it.
         tenant.add_record(Record(id=tenant.next_id("job_seekers"), kind="job_seekers",
-                                 candidate_id=person.id, attributes={},
+                                 candidate_id=person.id, attributes=dict(attributes),
                                  external_system_reference=None))
         seeded += 1
     return seeded

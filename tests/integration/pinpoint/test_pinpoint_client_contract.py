@@ -10,6 +10,7 @@ from structlog.testing import capture_logs
 from worker.pinpoint import (
     AuthError,
     InvalidRequestError,
+    NotFoundError,
     PinpointClient,
     RecordKind,
     RecordRef,
@@ -28,13 +29,9 @@ async def test_create_job_seeker_and_find_it_by_reference(
     """A job seeker is created with its reference, found by it, and sends no notification."""
     created = await client.create_job_seeker(acme, PERSON, "sw:team1:cand1")
     assert created.ref.kind is RecordKind.JOB_SEEKERS
-    found = await client.find_record_by_external_reference(
-        acme, RecordKind.JOB_SEEKERS, "sw:team1:cand1"
-    )
+    found = await client.find_record_by_external_reference(acme, "sw:team1:cand1")
     assert found == created
-    missing = await client.find_record_by_external_reference(
-        acme, RecordKind.JOB_SEEKERS, "sw:team1:other"
-    )
+    missing = await client.find_record_by_external_reference(acme, "sw:team1:other")
     assert missing is None
     state = sim.tenant("acme").snapshot()
     assert state["notifications"] == []
@@ -44,14 +41,13 @@ async def test_create_job_seeker_and_find_it_by_reference(
 async def test_create_application_to_a_job(
     client: PinpointClient, acme: TenantCredentials, sim: SimulatorServer
 ) -> None:
-    """An application is created for a job and found by its reference."""
+    """An application is created for a job and found by its reference, whichever kind is
+    looked at first."""
     created = await client.create_application(acme, "2", PERSON, "sw:app:1")
     assert created.ref.kind is RecordKind.APPLICATIONS
     assert sim.tenant("acme").records["applications"][created.ref.id].job_id == "2"
-    found = await client.find_record_by_external_reference(
-        acme, RecordKind.APPLICATIONS, "sw:app:1"
-    )
-    assert found == created
+    for prefer in RecordKind:
+        assert await client.find_record_by_external_reference(acme, "sw:app:1", prefer) == created
 
 
 async def test_application_to_unknown_job_is_invalid(
@@ -68,51 +64,67 @@ async def test_application_to_unknown_job_is_invalid(
 async def test_records_attach_to_an_existing_candidate(
     client: PinpointClient, acme: TenantCredentials, sim: SimulatorServer
 ) -> None:
-    """With candidate_id, the new record joins that candidate instead of making another."""
+    """With candidate_id, the new record joins that candidate instead of making another
+    (an application still carries the person's names and e-mail: post-applications needs them)."""
     first = await client.create_job_seeker(acme, PERSON, "sw:1")
     app = await client.create_application(
-        acme, "1", {}, "sw:1:app", candidate_id=first.candidate_id
+        acme, "1", PERSON, "sw:1:app", candidate_id=first.candidate_id
     )
     assert app.candidate_id == first.candidate_id
     cand = await client.get_candidate(acme, first.candidate_id)
     assert cand.job_seeker_ids == [first.ref.id]
-    assert cand.application_ids == [app.ref.id]
+    found = await client.find_record_by_external_reference(acme, "sw:1:app")
+    assert found == app
     assert len(sim.tenant("acme").candidates) == 1
 
 
-async def test_custom_fields_cannot_be_created_inline(
-    client: PinpointClient, acme: TenantCredentials
+async def test_creates_send_only_what_the_resource_writes(
+    client: PinpointClient, acme: TenantCredentials, sim: SimulatorServer
 ) -> None:
-    """Custom fields go through update_candidate, not the create POST."""
-    with pytest.raises(ValueError):
-        await client.create_job_seeker(acme, {**PERSON, "custom:25": "CTO"}, "sw:x")
+    """Custom fields, and attributes a job seeker does not have, are never in its POST."""
+    fields = {**PERSON, "custom:25": "CTO", "linkedin_url": "https://linkedin.com/in/ada"}
+    await client.create_job_seeker(acme, fields, "sw:x")
+    await client.create_application(acme, "1", fields, "sw:y")
+    seeker, application = (r for r in sim.tenant("acme").requests if r.method == "POST")
+    assert seeker.body is not None
+    assert application.body is not None
+    seeker_attrs = seeker.body["data"]["attributes"]
+    assert "custom:25" not in seeker_attrs
+    assert "linkedin_url" not in seeker_attrs
+    assert "skip_notifications_on_create" not in seeker_attrs
+    assert application.body["data"]["attributes"]["skip_notifications_on_create"] is True
+    assert application.body["data"]["attributes"]["linkedin_url"] == fields["linkedin_url"]
 
 
-async def test_find_candidates_by_email(client: PinpointClient, acme: TenantCredentials) -> None:
-    """E-mail lookup ignores case and keeps plus signs intact."""
+async def test_find_people_by_email(client: PinpointClient, acme: TenantCredentials) -> None:
+    """E-mail lookup (applications and job seekers) ignores case and keeps plus signs."""
     created = await client.create_job_seeker(acme, PERSON, "sw:1")
     await client.create_job_seeker(acme, {**PERSON, "email": "other@example.com"}, "sw:2")
-    found = await client.find_candidates_by_email(acme, "ADA+SW@example.com")
-    assert [c.id for c in found] == [created.candidate_id]
-    assert await client.find_candidates_by_email(acme, "nobody@example.com") == []
+    applicant = await client.create_application(
+        acme, "1", {**PERSON, "email": "applicant@example.com"}, "sw:3")
+    assert await client.find_people_by_email(acme, "ADA+SW@example.com") == [
+        created.candidate_id]
+    assert await client.find_people_by_email(acme, "Applicant@example.com") == [
+        applicant.candidate_id]
+    assert await client.find_people_by_email(acme, "nobody@example.com") == []
 
 
-async def test_update_candidate_standard_and_custom(
+async def test_update_person_standard_and_custom(
     client: PinpointClient, acme: TenantCredentials, sim: SimulatorServer
 ) -> None:
     """Standard and custom fields are written by PUT; custom ones created then updated."""
     created = await client.create_job_seeker(acme, PERSON, "sw:1")
-    cand = await client.update_candidate(
+    await client.update_person(
         acme, created.candidate_id, {"phone": "+1 555", "custom:25": "CTO", "custom:26": "7"}
     )
+    cand = await client.get_candidate(acme, created.candidate_id)
     assert cand.attributes["phone"] == "+1 555"
     assert cand.value("custom:25") == "CTO"
     assert cand.value("custom:26") == "7"
     ca_id = cand.custom_attributes["25"][0]
-    again = await client.update_candidate(acme, created.candidate_id, {"custom:25": "CEO"})
-    assert again.custom_attributes["25"] == (ca_id, "CEO")
+    await client.update_person(acme, created.candidate_id, {"custom:25": "CEO"})
     fetched = await client.get_candidate(acme, created.candidate_id)
-    assert fetched.custom_attributes == again.custom_attributes
+    assert fetched.custom_attributes["25"] == (ca_id, "CEO")
     methods = {r.method for r in sim.tenant("acme").requests}
     assert "PUT" in methods
     assert "PATCH" not in methods
@@ -124,13 +136,14 @@ async def test_protected_fields_only_fill_blanks(
     """A protected field is written only where Pinpoint's value is empty."""
     created = await client.create_job_seeker(acme, PERSON, "sw:1")
     cid = created.candidate_id
-    await client.update_candidate(acme, cid, {"custom:25": "CTO"})
-    cand = await client.update_candidate(
+    await client.update_person(acme, cid, {"custom:25": "CTO"})
+    await client.update_person(
         acme,
         cid,
         {"first_name": "Augusta", "phone": "+44 1", "custom:25": "Intern", "custom:27": "hi"},
         protected=frozenset({"first_name", "phone", "custom:25", "custom:27"}),
     )
+    cand = await client.get_candidate(acme, cid)
     assert cand.attributes["first_name"] == "Ada"
     assert cand.attributes["phone"] == "+44 1"
     assert cand.value("custom:25") == "CTO"
@@ -140,11 +153,14 @@ async def test_protected_fields_only_fill_blanks(
 async def test_unknown_custom_field_is_invalid(
     client: PinpointClient, acme: TenantCredentials
 ) -> None:
-    """A custom field that is not a candidate field is refused with a clear detail."""
+    """A custom field of another resource (or none) is refused with a clear detail."""
     created = await client.create_job_seeker(acme, PERSON, "sw:1")
     with pytest.raises(InvalidRequestError) as info:
-        await client.update_candidate(acme, created.candidate_id, {"custom:30": "x"})
+        await client.update_person(acme, created.candidate_id, {"custom:30": "x"})
     assert "30" in (info.value.detail or "")
+    with pytest.raises(InvalidRequestError) as info:
+        await client.update_person(acme, created.candidate_id, {"custom:31": "x"})
+    assert "31" in (info.value.detail or "")
 
 
 async def test_validation_error_detail_from_pinpoint(
@@ -153,7 +169,7 @@ async def test_validation_error_detail_from_pinpoint(
     """Pinpoint's 422 detail and pointer reach the caller."""
     created = await client.create_job_seeker(acme, PERSON, "sw:1")
     with pytest.raises(InvalidRequestError) as info:
-        await client.update_candidate(acme, created.candidate_id, {"custom:25": "x" * 300})
+        await client.update_person(acme, created.candidate_id, {"custom:25": "x" * 300})
     assert info.value.status == 422
     assert "too long" in (info.value.detail or "")
     assert (info.value.pointer or "").startswith("/included/0/")
@@ -166,8 +182,8 @@ async def test_validation_error_detail_from_pinpoint(
 async def test_missing_candidate_is_invalid(
     client: PinpointClient, acme: TenantCredentials
 ) -> None:
-    """A 404 is an invalid-request error, not retried."""
-    with pytest.raises(InvalidRequestError) as info:
+    """A 404 is a NotFoundError (an invalid request), not retried."""
+    with pytest.raises(NotFoundError) as info:
         await client.get_candidate(acme, "4040")
     assert info.value.status == 404
 
@@ -175,17 +191,19 @@ async def test_missing_candidate_is_invalid(
 async def test_comments_written_and_listed_across_pages(
     client: PinpointClient, acme: TenantCredentials
 ) -> None:
-    """Comments on a record are listed in order through every page."""
+    """A note is found by its marker among more than 100 notes, on its own record only."""
     created = await client.create_job_seeker(acme, PERSON, "sw:1")
-    other = await client.create_application(acme, "1", {}, "sw:1:a", created.candidate_id)
-    for n in range(205):
-        await client.write_comment(acme, created.ref, f"note {n}")
-    await client.write_comment(acme, other.ref, "on the application")
-    comments = await client.list_comments(acme, created.ref)
-    assert [c.body_text for c in comments] == [f"note {n}" for n in range(205)]
-    assert all(c.commentable == created.ref for c in comments)
-    app_comments = await client.list_comments(acme, other.ref)
-    assert [c.body_text for c in app_comments] == ["on the application"]
+    other = await client.create_application(acme, "1", PERSON, "sw:1:a", created.candidate_id)
+    for n in range(105):
+        await client.write_comment(acme, created.ref, f"note\n\nref: sw-{n:04d}", f"sw-{n:04d}")
+    await client.write_comment(acme, other.ref, "on the application sw-app", "sw-app")
+    found = await client.find_comment(acme, created.ref, "sw-0103")
+    assert found is not None
+    assert (found.body_text, found.commentable) == ("note\n\nref: sw-0103", created.ref)
+    assert await client.find_comment(acme, created.ref, "sw-app") is None
+    on_app = await client.find_comment(acme, other.ref, "sw-app")
+    assert on_app is not None
+    assert on_app.commentable == other.ref
 
 
 async def test_comment_on_unknown_record_is_invalid(
@@ -193,7 +211,7 @@ async def test_comment_on_unknown_record_is_invalid(
 ) -> None:
     """A comment on a record that does not exist is refused with detail."""
     with pytest.raises(InvalidRequestError) as info:
-        await client.write_comment(acme, RecordRef(RecordKind.APPLICATIONS, "77"), "hello")
+        await client.write_comment(acme, RecordRef(RecordKind.APPLICATIONS, "77"), "hi", "hi")
     assert info.value.pointer == "/data/relationships/commentable"
 
 
@@ -235,11 +253,8 @@ async def test_tenants_see_only_their_own_records(
 ) -> None:
     """A record created in one tenant is invisible in another."""
     await client.create_job_seeker(acme, PERSON, "sw:1")
-    assert await client.find_candidates_by_email(globex, PERSON["email"]) == []
-    assert (
-        await client.find_record_by_external_reference(globex, RecordKind.JOB_SEEKERS, "sw:1")
-        is None
-    )
+    assert await client.find_people_by_email(globex, PERSON["email"]) == []
+    assert await client.find_record_by_external_reference(globex, "sw:1") is None
 
 
 async def test_logs_carry_no_key_and_no_email(
@@ -247,7 +262,7 @@ async def test_logs_carry_no_key_and_no_email(
 ) -> None:
     """Structured log lines of successes and failures never show the key or an e-mail."""
     with capture_logs() as logs:
-        await client.find_candidates_by_email(acme, PERSON["email"])
+        await client.find_people_by_email(acme, PERSON["email"])
         with pytest.raises(InvalidRequestError):
             await client.create_job_seeker(acme, {**PERSON, "email": "bad.example.com"}, "s")
         with pytest.raises(AuthError):

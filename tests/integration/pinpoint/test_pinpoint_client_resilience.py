@@ -88,7 +88,8 @@ async def test_timeouts_retried(
 async def test_lost_create_response_is_reconciled_not_duplicated(
     sim: SimulatorServer, acme: TenantCredentials
 ) -> None:
-    """A create applied but never answered is found by its reference, not sent twice."""
+    """A create applied but never answered is found by its reference (a note by its marker),
+    not sent twice."""
     sim.set_faults(FaultConfig(script=("lost_response",)), tenant="acme")
     async with PinpointClient(
         sim.base_url_template,
@@ -100,9 +101,9 @@ async def test_lost_create_response_is_reconciled_not_duplicated(
         assert len(sim.tenant("acme").records["job_seekers"]) == 1
         assert created.ref.kind is RecordKind.JOB_SEEKERS
         sim.set_faults(FaultConfig(script=("lost_response",)), tenant="acme")
-        comment = await client.write_comment(acme, created.ref, "only once")
-    assert [c.body_text for c in sim.tenant("acme").comments.values()] == ["only once"]
-    assert comment.body_text == "only once"
+        comment = await client.write_comment(acme, created.ref, "only once sw-1", "sw-1")
+    assert [c.body_text for c in sim.tenant("acme").comments.values()] == ["only once sw-1"]
+    assert comment.body_text == "only once sw-1"
     posts = [r for r in sim.tenant("acme").requests if r.method == "POST"]
     assert len(posts) == 2
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -82,7 +83,7 @@ async def test_documented_bodies_accepted(api: Api) -> None:
     status, doc, _ = await api.call("POST", "/applications", DOC_APPLICATION)
     assert status == 201
     app_id = doc["data"]["id"]
-    cand_id = doc["data"]["relationships"]["candidate"]["data"]["id"]
+    cand_id = str(doc["data"]["attributes"]["candidate_id"])
     put = {
         "data": {
             "type": "candidates",
@@ -106,7 +107,11 @@ async def test_documented_bodies_accepted(api: Api) -> None:
     status, doc, _ = await api.call("PUT", f"/candidates/{cand_id}?include=custom_attributes", put)
     assert status == 200
     ca = doc["included"][0]
-    assert ca["attributes"]["varchar_value"] == "Staff engineer"
+    assert ca["attributes"]["value"] == "Staff engineer"
+    assert ca["attributes"]["field_name"] == "Job title"
+    assert "varchar_value" not in ca["attributes"]
+    assert ca["relationships"]["custom_field"] == {"meta": {"included": False}}
+    assert doc["data"]["relationships"]["job_seekers"] == {"meta": {"included": False}}
     update = {
         "data": {
             "type": "candidates",
@@ -121,9 +126,14 @@ async def test_documented_bodies_accepted(api: Api) -> None:
             {"type": "custom_attributes", "id": ca["id"], "attributes": {"varchar_value": "CTO"}}
         ],
     }
-    status, doc, _ = await api.call("PUT", f"/candidates/{cand_id}", update)
+    status, doc, _ = await api.call(
+        "PUT", f"/candidates/{cand_id}?include=custom_attributes.custom_field", update)
     assert status == 200
-    assert doc["included"][0]["attributes"]["varchar_value"] == "CTO"
+    by_type = {(r["type"], r["id"]): r for r in doc["included"]}
+    updated = by_type[("custom_attributes", ca["id"])]
+    assert updated["attributes"]["value"] == "CTO"
+    assert updated["relationships"]["custom_field"]["data"] == {"type": "custom_fields", "id": "25"}
+    assert ("custom_fields", "25") in by_type
     comment = {
         "data": {
             "type": "comments",
@@ -137,13 +147,12 @@ async def test_documented_bodies_accepted(api: Api) -> None:
 
 
 async def test_patch_is_refused_and_post_candidates_not_found(api: Api) -> None:
-    """Updates are PUT only; there is no POST /candidates."""
+    """Updates are PUT only (PATCH is not served); there is no POST /candidates."""
     status, doc, _ = await api.call("POST", "/applications", DOC_APPLICATION)
-    cand_id = doc["data"]["relationships"]["candidate"]["data"]["id"]
+    cand_id = str(doc["data"]["attributes"]["candidate_id"])
     body = {"data": {"type": "candidates", "id": cand_id, "attributes": {"first_name": "X"}}}
-    status, doc, headers = await api.call("PATCH", f"/candidates/{cand_id}", body)
-    assert status == 405
-    assert headers["Allow"] == "GET, PUT"
+    status, doc, _ = await api.call("PATCH", f"/candidates/{cand_id}", body)
+    assert status == 404
     status, doc, _ = await api.call("POST", "/candidates", body)
     assert status == 404
     assert doc["errors"][0]["status"] == "404"
@@ -183,10 +192,11 @@ async def test_validation_error_body(api: Api) -> None:
     assert status == 400
 
 
-async def test_comments_only_on_applications_and_job_seekers(api: Api) -> None:
-    """A comment on a candidate is refused."""
+async def test_comments_on_candidates_and_on_unknown_records(api: Api) -> None:
+    """A comment may hang from a candidate (comments_attributes_post) and reads back its
+    commentable as attributes with the model name; one on a record that is not there is 422."""
     status, doc, _ = await api.call("POST", "/applications", DOC_APPLICATION)
-    cand_id = doc["data"]["relationships"]["candidate"]["data"]["id"]
+    cand_id = str(doc["data"]["attributes"]["candidate_id"])
     body = {
         "data": {
             "type": "comments",
@@ -194,6 +204,14 @@ async def test_comments_only_on_applications_and_job_seekers(api: Api) -> None:
             "relationships": {"commentable": {"data": {"type": "candidates", "id": cand_id}}},
         }
     }
+    status, doc, _ = await api.call("POST", "/comments", body)
+    assert status == 201
+    assert doc["data"]["attributes"]["commentable_type"] == "Candidate"
+    assert str(doc["data"]["attributes"]["commentable_id"]) == cand_id
+    status, doc, _ = await api.call(
+        "GET", f"/comments?filter[commentable_type]=Candidate&filter[commentable_id]={cand_id}")
+    assert [c["attributes"]["body_text"] for c in doc["data"]] == ["x"]
+    body["data"]["relationships"]["commentable"]["data"]["id"] = "999"
     status, doc, _ = await api.call("POST", "/comments", body)
     assert status == 422
     assert doc["errors"][0]["source"]["pointer"] == "/data/relationships/commentable"
@@ -209,7 +227,7 @@ async def test_notifications_unless_skipped(api: Api, sim: SimulatorServer) -> N
 
 
 async def test_pagination_filters_and_accept_json(api: Api) -> None:
-    """Page-number pagination with totals; external reference filter; application/json works."""
+    """Paging with meta.stats.total.count and no links; undocumented filters and sizes refused."""
     for n in range(7):
         body = {
             "data": {
@@ -231,13 +249,15 @@ async def test_pagination_filters_and_accept_json(api: Api) -> None:
     )
     assert status == 200
     assert [r["attributes"]["last_name"] for r in doc["data"]] == ["3", "4", "5"]
-    assert doc["meta"]["stats"]["total"] == 7
-    assert "next" in doc["links"]
-    assert "prev" in doc["links"]
+    assert doc["meta"]["stats"]["total"]["count"] == 7
+    assert set(doc) == {"data", "meta"}
     status, doc, _ = await api.call("GET", "/job_seekers?filter[external_system_reference]=ref-1")
     assert [r["attributes"]["last_name"] for r in doc["data"]] == ["1", "3", "5"]
     status, doc, _ = await api.call("GET", "/candidates?filter[email]=P4@example.com")
-    assert [r["attributes"]["email"] for r in doc["data"]] == ["p4@example.com"]
+    assert status == 400
+    assert doc["errors"][0]["detail"].startswith("Malformed query params")
+    status, doc, _ = await api.call("GET", "/job_seekers?page[size]=1001")
+    assert status == 400
 
 
 async def test_rate_limit_headers(api: Api, sim: SimulatorServer) -> None:
@@ -354,3 +374,39 @@ async def test_command_line_runs_until_sigterm(tmp_path: Path) -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_read_only_key_and_request_log_bodies(api: Api, sim: SimulatorServer) -> None:
+    """A read-only key reads but cannot write (403); the log keeps each body, never the key."""
+    sim.tenant("acme").read_only = True
+    status, _, _ = await api.call("GET", "/jobs")
+    assert status == 200
+    status, doc, _ = await api.call("POST", "/applications", DOC_APPLICATION)
+    assert status == 403
+    assert doc["errors"][0]["code"] == "forbidden"
+    log = [entry.as_json() for entry in sim.tenant("acme").requests]
+    assert log[-1]["body"] == DOC_APPLICATION
+    assert log[-1]["status"] == 403
+    assert "X-API-KEY" not in str(log)
+
+
+async def test_refusals_follow_the_reference_facts(api: Api) -> None:
+    """Every writable-elsewhere attribute the facts deny a job seeker is refused with 400."""
+    from worker.core.pinpoint_reference import APPLICATIONS, JOB_SEEKERS  # noqa: PLC0415
+
+    for name in sorted(APPLICATIONS.writes("create") - JOB_SEEKERS.writes("create")):
+        body = {"data": {"type": "job_seekers", "attributes": {"first_name": "A", name: "x"}}}
+        status, doc, _ = await api.call("POST", "/job_seekers", body)
+        assert status == 400, name
+        assert doc["errors"][0]["source"]["pointer"] == f"data/attributes/{name}"
+
+
+async def test_late_write_lands_after_the_client_gave_up(api: Api, sim: SimulatorServer) -> None:
+    """A late write is never answered, yet applied late_write_delay_s later."""
+    sim.set_faults(FaultConfig(script=("late_write",), late_write_delay_s=0.3), tenant="acme")
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(api.call("POST", "/applications", DOC_APPLICATION), timeout=0.1)
+    assert sim.tenant("acme").records["applications"] == {}
+    await asyncio.sleep(0.6)
+    assert len(sim.tenant("acme").records["applications"]) == 1
+    assert sim.tenant("acme").requests[-1].status == "late_write"

@@ -22,8 +22,10 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
+from tests.contract_gate import ContractGate
 from worker.config import WorkerConfig, load_config
 from worker.core.notes import REF_LABEL, note_ref
+from worker.core.pinpoint_reference import MODEL_OF_TYPE
 from worker.kafka.topics import TopicSpec, ensure_topics
 from worker.runtime.app import Worker
 from worker.simulator import SimulatorServer
@@ -110,6 +112,7 @@ class Stack:
     tmp: Path
     names: Callable[[str], str]
     partitions: int = 3
+    gate: ContractGate | None = None
     workers: list[tuple[Worker, asyncio.Task[int]]] = field(default_factory=list)
     readers: list[TopicReader] = field(default_factory=list)
     processes: list[WorkerProcess] = field(default_factory=list)
@@ -182,7 +185,7 @@ class Stack:
             "outcomes_topic": self.outcomes_topic,
             "dlq_topic": self.dlq_topic,
             "replay_topic": self.replay_topic,
-            "pinpoint_base_url": self.sim.base_url_template,
+            "pinpoint_base_url": (self.gate or self.sim).base_url_template,
             "secrets_dir": self.secrets,
             "state_path": self.tmp / "state.db",
             "http_port": 0,
@@ -371,7 +374,7 @@ def assert_exactly_once(sim: SimulatorServer, expected: Mapping[str, Expected],
         assert not dup, f"{team}: notes written twice: {dup[:5]}"
         got: dict[str, list[str]] = defaultdict(list)
         for c in sorted(state["comments"], key=lambda c: int(c["id"])):
-            assert c["commentable_type"] == kind
+            assert c["commentable_type"] == MODEL_OF_TYPE[kind]
             got[record_of[c["commentable_id"]]].append(str(marker_of(c["body_text"])))
         wanted = {ref: notes for ref, notes in exp.notes.items() if notes}
         lost = {m for notes in wanted.values() for m in notes} - set(markers)
@@ -387,9 +390,10 @@ async def stack(request: pytest.FixtureRequest, kafka_bootstrap: str, tmp_path: 
     """Topics, a simulator and a place for the worker's state, all this test's own
     (``parametrize("stack", [6], indirect=True)`` for 6 partitions of the events topic)."""
     partitions = getattr(request, "param", 3)
-    async with SimulatorServer(port=0, seed=3) as sim:
-        s = Stack(kafka_bootstrap, sim, tmp_path, unique_name, partitions=partitions)
+    async with SimulatorServer(port=0, seed=3) as sim, ContractGate(sim.url) as gate:
+        s = Stack(kafka_bootstrap, sim, tmp_path, unique_name, partitions=partitions, gate=gate)
         try:
             yield s
         finally:
             await s.close()
+        assert not gate.violations, "requests outside Pinpoint's reference:\n" + gate.report()

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from worker.core.notes import note_ref
+from worker.core.pinpoint_reference import MODEL_OF_TYPE
 from worker.tools.sample import CampaignGenerator, Candidate, SampleEvent
 from worker.tools.stack import settings_document
 
@@ -61,8 +62,8 @@ def notes_of(stack: Stack, team: str, ext_ref: str, kind: str = "job_seekers") -
     """The markers of the notes on the team's record for ``ext_ref``, oldest first."""
     state = stack.sim.tenant(team).snapshot()
     (record,) = [r for r in state[kind] if r["external_system_reference"] == ext_ref]
-    comments = [c for c in state["comments"]
-                if c["commentable_id"] == record["id"] and c["commentable_type"] == kind]
+    comments = [c for c in state["comments"] if c["commentable_id"] == record["id"]
+                and c["commentable_type"] == MODEL_OF_TYPE[kind]]
     return [str(marker_of(c["body_text"])) for c in sorted(comments, key=lambda c: int(c["id"]))]
 
 
@@ -124,7 +125,9 @@ async def test_sync_triggers_notes_backfill_and_inactive(stack: Stack) -> None:
         assert {
             "first_name": snap["first_name"], "last_name": snap["last_name"],
             "email": snap["emails"][0], "phone": snap["phones"][0],
-            "linkedin_url": snap["social"]["linkedin"]}.items() <= person["attributes"].items()
+        }.items() <= person["attributes"].items()
+        assert {"channel": "sourced", "channel_source": "SourceWhale",
+                "pipeline_source": "SourceWhale"}.items() <= js["attributes"].items()
     assert notes_of(stack, "added", f"sourcewhale:added:{a1.cand.id}") == refs("added", a1_mail)
 
     # sync upon replied with only notes on synced: nothing in Pinpoint before the reply.
@@ -170,7 +173,11 @@ async def test_do_not_merge_and_destination_application(stack: Stack) -> None:
     stack.tenant("jobs", "jobs-secret", jobs=[{"id": "42", "title": "Backend Engineer"}])
     stack.settings(
         settings_document("nomerge", general={"do_not_merge": True}),
-        settings_document("jobs", destination={"campaign_jobs": {"camp-1": "42"}}),
+        settings_document("jobs", destination={"campaign_jobs": {"camp-1": "42"}},
+                          field_mapping={"string": {"first_name": "first_name",
+                                                    "last_name": "last_name",
+                                                    "email": "email", "location": "town"},
+                                         "social": {"linkedin": "linkedin_url"}}),
     )
     gen = CampaignGenerator(seed=22)
     dup = Journey(gen, gen.candidate("nomerge", 1))
@@ -211,6 +218,14 @@ async def test_do_not_merge_and_destination_application(stack: Stack) -> None:
     assert [js["external_system_reference"] for js in state["job_seekers"]] == [
         f"sourcewhale:jobs:{other.cand.id}"]
     assert [a["kind"] for a in got[j1_events[0].event_id]["actions"]] == ["create_application"]
+    # linkedin_url is written on applications only; the job seeker of camp-2 goes without it
+    for j in (j1, j2):
+        app = apps[f"sourcewhale:jobs:{j.cand.id}"]
+        assert app["attributes"]["linkedin_url"] == j.cand.snapshot["social"]["linkedin"]
+    (seeker,) = state["job_seekers"]
+    assert "linkedin_url" not in seeker["attributes"]
+    (other_person,) = [c for c in state["candidates"] if c["id"] == seeker["candidate_id"]]
+    assert other_person["attributes"]["town"] == other.cand.snapshot["location"]
     assert notes_of(stack, "jobs", f"sourcewhale:jobs:{j1.cand.id}", "applications") == refs(
         "jobs", j1_events[1])
     assert notes_of(stack, "jobs", f"sourcewhale:jobs:{j2.cand.id}", "applications") == refs(
@@ -220,7 +235,8 @@ async def test_do_not_merge_and_destination_application(stack: Stack) -> None:
 async def test_sync_upon_interested_mandatory_protected_and_mapped_fields(stack: Stack) -> None:
     """Mandatory fields block, then pass; protected fields survive a merge; mappings fill customs"""
     custom = [{"id": cf, "name": name} for cf, name in
-              (("10", "Seniority"), ("11", "Skills"), ("12", "Skills (copy)"), ("13", "GitHub"))]
+              (("10", "Seniority"), ("11", "Skills"), ("12", "Skills (copy)"), ("13", "GitHub"),
+               ("14", "LinkedIn"))]
     stack.tenant("strict", "strict-secret", custom_fields=custom)
     stack.settings(settings_document(
         "strict",
@@ -231,7 +247,7 @@ async def test_sync_upon_interested_mandatory_protected_and_mapped_fields(stack:
             "string": {"first_name": "first_name", "last_name": "last_name", "email": "email",
                        "phone": "phone", "seniority": "custom:10"},
             "list": {"skills": ["custom:11", "custom:12"]},
-            "social": {"linkedin": "linkedin_url", "github": "custom:13"},
+            "social": {"linkedin": "custom:14", "github": "custom:13"},
         },
     ))
     gen = CampaignGenerator(seed=23)
@@ -272,7 +288,6 @@ async def test_sync_upon_interested_mandatory_protected_and_mapped_fields(stack:
     assert person_b["attributes"]["phone"] == "+1 555 0100"
     assert person_b["attributes"]["first_name"] == cand_b.snapshot["first_name"]
     assert person_b["attributes"]["last_name"] == cand_b.snapshot["last_name"]
-    assert person_b["attributes"]["linkedin_url"] == cand_b.snapshot["social"]["linkedin"]
     assert len(person_b["job_seeker_ids"]) == 1
 
     def customs(person: dict[str, Any]) -> dict[str, Any]:
@@ -286,7 +301,8 @@ async def test_sync_upon_interested_mandatory_protected_and_mapped_fields(stack:
         skills = ", ".join(cand.snapshot["variables"]["skills"])
         assert customs(person) == {"10": cand.snapshot["variables"]["seniority"],
                                    "11": skills, "12": skills,
-                                   "13": f"https://github.com/{cand.id}"}
+                                   "13": f"https://github.com/{cand.id}",
+                                   "14": cand.snapshot["social"]["linkedin"]}
 
     # A later event with the phone filled in pushes A
     cand_a.snapshot["phones"] = ["+44 7700 900123"]

@@ -276,14 +276,14 @@ def test_tags_outside_displayed_fields_are_ignored_and_reported() -> None:
 
 
 def test_default_mapping() -> None:
-    """By default names, first e-mail, first phone and the LinkedIn URL are pushed."""
+    """By default names, first e-mail and first phone are pushed (job seekers have no
+    LinkedIn attribute, so no social profile is mapped by default)."""
     push = push_of(decide(make_event("added"), make_policy(), UNSYNCED))
     assert dict(push.fields) == {
         "first_name": "Ada",
         "last_name": "Lovelace",
         "email": "ada@example.com",
         "phone": "+44 20 7946 0000",
-        "linkedin_url": "https://www.linkedin.com/in/ada",
     }
     assert push.email == "ada@example.com"
 
@@ -340,21 +340,22 @@ def test_tag_overrides_mapping_and_empty_values_are_dropped() -> None:
 def test_filterable_values_in_every_decision() -> None:
     """The filterable fields' values are reported whatever the outcome."""
     policy = make_policy(
-        fields={"filterable": ["custom:1", "linkedin_url"]},
+        fields={"filterable": ["custom:1", "custom:3"]},
         field_mapping={
             "string": {
                 "first_name": "first_name",
                 "last_name": "last_name",
                 "email": "email",
                 "company": "custom:1",
-            }
+            },
+            "social": {"linkedin": "custom:3"},
         },
     )
     for state in (SYNCED, UNSYNCED):
         decision = decide(make_event("interested"), policy, state)
         assert dict(decision.filterable) == {
             "custom:1": "Analytical Engines",
-            "linkedin_url": "https://www.linkedin.com/in/ada",
+            "custom:3": "https://www.linkedin.com/in/ada",
         }
 
 
@@ -437,7 +438,7 @@ def test_manual_updates(
     [
         (["phones"], {"phone": "+44 20 7946 0000"}),
         (["email"], {"email": "ada@example.com"}),
-        (["social.linkedin"], {"linkedin_url": "https://www.linkedin.com/in/ada"}),
+        (["social.linkedin"], {"custom:3": "https://www.linkedin.com/in/ada"}),
         (["candidate.first_name", "last_name"], {"first_name": "Ada", "last_name": "Lovelace"}),
         (["variables.skills"], {"custom:9": "maths, poetry"}),
         (["variables"], {"custom:9": "maths, poetry"}),
@@ -445,7 +446,8 @@ def test_manual_updates(
 )
 def test_update_writes_only_changed_fields(changed: list[str], expected: dict[str, str]) -> None:
     """An update carries only the Pinpoint fields fed by the changed candidate fields."""
-    policy = make_policy(field_mapping={"list": {"skills": ["custom:9"]}})
+    policy = make_policy(field_mapping={"list": {"skills": ["custom:9"]},
+                                        "social": {"linkedin": "custom:3"}})
     decision = decide(make_event("updated", changed_fields=changed), policy, SYNCED)
     (update,) = decision.actions
     assert isinstance(update, UpdateCandidate)

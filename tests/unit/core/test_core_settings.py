@@ -42,7 +42,7 @@ def test_defaults_match_the_documented_choices() -> None:
         "phone": "phone",
     }
     assert s.field_mapping.list_ == {}
-    assert s.field_mapping.social == {"linkedin": "linkedin_url"}
+    assert s.field_mapping.social == {}
     assert s.destination.campaign_jobs == {}
 
 
@@ -73,7 +73,8 @@ def test_full_document_parses() -> None:
             "filterable": ["custom:8"],
         },
         "field_mapping": {
-            "string": {"email": "email", "company": ["custom:8"]},
+            "string": {"first_name": "first_name", "last_name": "last_name", "email": "email",
+                       "company": ["custom:8"]},
             "list": {"skills": ["custom:20", "custom:21"]},
             "social": {"github": "custom:30"},
         },
@@ -82,7 +83,8 @@ def test_full_document_parses() -> None:
     }
     s = parse_settings(json.dumps(doc).encode())
     assert s.field_mapping.list_ == {"skills": ["custom:20", "custom:21"]}
-    assert s.string_mapping() == {"email": "email", "company": "custom:8"}
+    assert s.string_mapping() == {"first_name": "first_name", "last_name": "last_name",
+                                  "email": "email", "company": "custom:8"}
     assert s.sync.user_overrides["u2"].sync_upon is SyncTrigger.REPLIED
 
 
@@ -140,9 +142,9 @@ def _doc(**groups: Any) -> dict[str, Any]:
             "custom:9 is mandatory and protected",
         ),
         (
-            _doc(fields={"mandatory": ["linkedin_url"]}, field_mapping={"social": {}}),
+            _doc(fields={"mandatory": ["town"]}),
             SettingsErrorReason.CONTRADICTION,
-            "linkedin_url is mandatory",
+            "town is mandatory",
         ),
         (
             _doc(fields={"filterable": ["custom:4"]}),
@@ -172,7 +174,7 @@ def _doc(**groups: Any) -> dict[str, Any]:
         (
             _doc(fields={"displayed": ["fist_name"]}),
             SettingsErrorReason.INVALID_SETTINGS,
-            "unknown Pinpoint field 'fist_name'",
+            "have no attribute 'fist_name'",
         ),
         (
             _doc(integration={"active": "yes please"}),
@@ -238,3 +240,69 @@ def test_settings_are_immutable() -> None:
     with pytest.raises(ValueError, match="frozen"):
         s.version = 2  # type: ignore[misc]
     assert isinstance(s, TeamSettings)
+
+
+_NAMES = {"first_name": "first_name", "last_name": "last_name", "email": "email"}
+
+
+@pytest.mark.parametrize(
+    ("doc", "mentions"),
+    [
+        (
+            _doc(field_mapping={"string": _NAMES, "social": {"linkedin": "linkedin_url"}}),
+            "field_mapping.social.linkedin: Pinpoint's job seekers have no attribute "
+            "'linkedin_url'",
+        ),
+        (
+            _doc(field_mapping={"string": {**_NAMES, "location": "city"}}),
+            "field_mapping.string.location: Pinpoint's job seekers have no attribute 'city'",
+        ),
+        (
+            _doc(fields={"protected": ["region"], "filterable": ["region"]}),
+            "fields.protected and fields.filterable: Pinpoint's job seekers have no attribute "
+            "'region'",
+        ),
+        (
+            _doc(
+                fields={"displayed": ["skip_notifications_on_create"]},
+                destination={"campaign_jobs": {"c1": "j1"}},
+            ),
+            "job seekers or applications have no attribute 'skip_notifications_on_create'",
+        ),
+    ],
+)
+def test_fields_the_destination_resource_lacks_are_refused(
+    doc: dict[str, Any], mentions: str
+) -> None:
+    """A field the destination resource does not have is refused, naming field and resource."""
+    with pytest.raises(InvalidSettings) as caught:
+        parse_settings(json.dumps(doc).encode())
+    assert caught.value.reason is SettingsErrorReason.INVALID_SETTINGS
+    assert mentions in caught.value.detail
+
+
+def test_fields_of_a_used_destination_and_custom_fields_pass() -> None:
+    """linkedin_url passes once some campaign lands as applications; custom fields always."""
+    doc = _doc(
+        field_mapping={
+            "string": {**_NAMES, "location": "town"},
+            "social": {"linkedin": "linkedin_url", "github": "custom:77"},
+        },
+        fields={"protected": ["state_province", "custom:78"], "displayed": ["custom:78"]},
+        destination={"campaign_jobs": {"c1": "j1"}},
+    )
+    s = parse_settings(json.dumps(doc).encode())
+    assert s.field_mapping.social == {"linkedin": "linkedin_url", "github": "custom:77"}
+
+
+@pytest.mark.parametrize("missing", ["first_name", "last_name", "email"])
+def test_a_person_field_pinpoint_requires_must_be_fillable(missing: str) -> None:
+    """A document whose mappings can never fill a person field Pinpoint requires is refused."""
+    string = {k: v for k, v in _NAMES.items() if k != missing}
+    doc = _doc(field_mapping={"string": string}, fields={"mandatory": []})
+    with pytest.raises(InvalidSettings) as caught:
+        parse_settings(json.dumps(doc).encode())
+    assert f"no field mapping fills {missing}" in caught.value.detail
+    tagged = _doc(field_mapping={"string": string},
+                  fields={"mandatory": [], "displayed": [missing]})
+    assert parse_settings(json.dumps(tagged).encode()).fields.displayed == (missing,)

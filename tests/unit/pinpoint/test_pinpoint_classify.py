@@ -6,9 +6,11 @@ import pytest
 
 from worker.pinpoint.errors import (
     ERROR_FOR_CLASS,
+    STATUS_CLASS,
     AuthError,
     FailureClass,
     InvalidRequestError,
+    NotFoundError,
     PinpointError,
     RateLimitedError,
     TransientError,
@@ -75,3 +77,10 @@ def test_error_attributes() -> None:
     assert TransientError("x", operation="probe", attempts=3).attempts == 3
     assert AuthError("x", operation="probe", status=403).status == 403
     assert RateLimitedError("x", operation="probe", retry_after=2.0).retry_after == 2.0
+
+
+def test_not_found_is_an_invalid_request() -> None:
+    """404 "Record not found" is its own error type, still of the invalid class."""
+    assert issubclass(NotFoundError, InvalidRequestError)
+    assert NotFoundError.failure is FailureClass.INVALID
+    assert STATUS_CLASS[400] is STATUS_CLASS[404] is FailureClass.INVALID

@@ -16,7 +16,7 @@ from worker.core.notes import note_ref
 from worker.kafka.errors import KafkaAdapterError, KafkaUnavailable
 from worker.kafka.records import InboundRecord, PartitionId
 from worker.observability.metrics import Metrics
-from worker.pinpoint.errors import AuthError, InvalidRequestError, TransientError
+from worker.pinpoint.errors import AuthError, InvalidRequestError, NotFoundError, TransientError
 from worker.pinpoint.models import (
     CUSTOM_PREFIX,
     Comment,
@@ -92,9 +92,14 @@ class FakePinpoint:
         self.candidates[person.id] = person
         ref = RecordRef(kind, self._next_id("js" if kind is RecordKind.JOB_SEEKERS else "ap"))
         self.records[ref] = (person.id, ext_ref)
-        (person.job_seeker_ids if kind is RecordKind.JOB_SEEKERS
-         else person.application_ids).append(ref.id)
+        if kind is RecordKind.JOB_SEEKERS:
+            person.job_seeker_ids.append(ref.id)
         return CreatedRecord(ref, person.id)
+
+    def delete_record(self, ref: RecordRef) -> None:
+        """The record is deleted in Pinpoint (its comments go with it)."""
+        del self.records[ref]
+        self.comments.pop(ref, None)
 
     def add_comment(self, record: RecordRef, text: str) -> Comment:
         comment = Comment(self._next_id("cm"), text, record)
@@ -104,20 +109,31 @@ class FakePinpoint:
     def records_of(self, ext_ref: str) -> list[RecordRef]:
         return [ref for ref, (_, ext) in self.records.items() if ext == ext_ref]
 
+    def _known(self, operation: str, ref: RecordRef | None, candidate_id: str) -> None:
+        if candidate_id not in self.candidates or (ref is not None and ref not in self.records):
+            raise NotFoundError(f"{operation}: not found", operation=operation, status=404,
+                                detail="Record not found")
+
     # -- PinpointApi --
 
-    async def find_candidates_by_email(
-            self, tenant: TenantCredentials, email: str) -> list[PinpointCandidate]:
-        self._call("find_candidates_by_email", tenant, email)
-        return [c for c in self.candidates.values() if c.attributes.get("email") == email]
+    async def find_people_by_email(self, tenant: TenantCredentials, email: str) -> list[str]:
+        self._call("find_people_by_email", tenant, email)
+        return [c.id for c in self.candidates.values() if c.attributes.get("email") == email]
+
+    async def get_candidate(self, tenant: TenantCredentials,
+                            candidate_id: str) -> PinpointCandidate:
+        self._call("get_candidate", tenant, candidate_id)
+        self._known("get_candidate", None, candidate_id)
+        return self.candidates[candidate_id]
 
     async def find_record_by_external_reference(
-            self, tenant: TenantCredentials, kind: RecordKind, ref: str) -> CreatedRecord | None:
-        self._call("find_record_by_external_reference", tenant, (kind, ref))
-        for record, (candidate_id, ext) in self.records.items():
-            if record.kind is kind and ext == ref:
-                return CreatedRecord(record, candidate_id)
-        return None
+            self, tenant: TenantCredentials, ref: str,
+            prefer: RecordKind = RecordKind.JOB_SEEKERS) -> CreatedRecord | None:
+        self._call("find_record_by_external_reference", tenant, (ref, prefer))
+        hits = [CreatedRecord(record, candidate_id)
+                for record, (candidate_id, ext) in self.records.items() if ext == ref]
+        hits.sort(key=lambda hit: hit.ref.kind is not prefer)
+        return hits[0] if hits else None
 
     def _create(self, kind: RecordKind, fields: Mapping[str, str], ext_ref: str,
                 candidate_id: str | None) -> CreatedRecord:
@@ -125,11 +141,12 @@ class FakePinpoint:
             person = PinpointCandidate(id=self._next_id("p"), attributes=dict(fields))
             self.candidates[person.id] = person
         else:
+            self._known("create", None, candidate_id)
             person = self.candidates[candidate_id]
         ref = RecordRef(kind, self._next_id("js" if kind is RecordKind.JOB_SEEKERS else "ap"))
         self.records[ref] = (person.id, ext_ref)
-        (person.job_seeker_ids if kind is RecordKind.JOB_SEEKERS
-         else person.application_ids).append(ref.id)
+        if kind is RecordKind.JOB_SEEKERS:
+            person.job_seeker_ids.append(ref.id)
         return CreatedRecord(ref, person.id)
 
     async def create_job_seeker(
@@ -145,10 +162,12 @@ class FakePinpoint:
                                                   candidate_id))
         return self._create(RecordKind.APPLICATIONS, fields, external_ref, candidate_id)
 
-    async def update_candidate(
+    async def update_person(
             self, tenant: TenantCredentials, candidate_id: str, fields: Mapping[str, str],
-            protected: frozenset[str] = frozenset()) -> PinpointCandidate:
-        self._call("update_candidate", tenant, (candidate_id, dict(fields), protected))
+            protected: frozenset[str] = frozenset(), *, record: RecordRef | None = None,
+            current: PinpointCandidate | None = None) -> None:
+        self._call("update_person", tenant, (candidate_id, dict(fields), protected))
+        self._known("update_person", record, candidate_id)
         person = self.candidates[candidate_id]
         for name, value in fields.items():
             if name in protected and (person.value(name) or "").strip():
@@ -157,17 +176,20 @@ class FakePinpoint:
                 person.custom_attributes[name[len(CUSTOM_PREFIX):]] = ("ca", value)
             else:
                 person.attributes[name] = value
-        return person
 
     async def write_comment(
-            self, tenant: TenantCredentials, record: RecordRef, body_text: str) -> Comment:
+            self, tenant: TenantCredentials, record: RecordRef, body_text: str,
+            marker: str) -> Comment:
         self._call("write_comment", tenant, (record, body_text))
+        assert marker in body_text
+        self._known("write_comment", record, self.records[record][0]
+                    if record in self.records else "")
         return self.add_comment(record, body_text)
 
-    async def list_comments(
-            self, tenant: TenantCredentials, record: RecordRef) -> list[Comment]:
-        self._call("list_comments", tenant, record)
-        return list(self.comments.get(record, []))
+    async def find_comment(
+            self, tenant: TenantCredentials, record: RecordRef, marker: str) -> Comment | None:
+        self._call("find_comment", tenant, record)
+        return next((c for c in self.comments.get(record, []) if marker in c.body_text), None)
 
     async def probe(self, tenant: TenantCredentials) -> None:
         self._call("probe", tenant, None)
@@ -303,7 +325,7 @@ async def test_added_creates_a_job_seeker_and_reports_it() -> None:
     env = await Env.create()
     assert await env.run(env.event("candidate.added")) is ProcessResult.DONE
     assert env.pinpoint.ops() == ["find_record_by_external_reference",
-                                  "find_candidates_by_email", "create_job_seeker"]
+                                  "find_people_by_email", "create_job_seeker"]
     fields, ref, person = env.pinpoint.calls[2][1]
     assert ref == ext_ref(env)
     assert person is None
@@ -332,8 +354,8 @@ async def test_custom_fields_go_through_an_update_after_create() -> None:
         "job_title": "custom:42"}})
     await env.run(env.event("candidate.added"))
     assert env.pinpoint.ops() == ["find_record_by_external_reference",
-                                  "find_candidates_by_email", "create_job_seeker",
-                                  "update_candidate"]
+                                  "find_people_by_email", "create_job_seeker",
+                                  "update_person"]
     fields = env.pinpoint.calls[2][1][0]
     assert "custom:42" not in fields
     _, update, _ = env.pinpoint.calls[3][1]
@@ -345,7 +367,7 @@ async def test_mapped_campaign_creates_an_application() -> None:
     env = await Env.create(destination={"campaign_jobs": {"camp-1": "job-9"}})
     await env.run(env.event("candidate.added"))
     assert env.pinpoint.ops() == ["find_record_by_external_reference",
-                                  "find_candidates_by_email", "create_application"]
+                                  "find_people_by_email", "create_application"]
     job, _, ref, _ = env.pinpoint.calls[2][1]
     assert (job, ref) == ("job-9", ext_ref(env))
     [outcome] = env.publisher.outcomes()
@@ -378,7 +400,7 @@ async def test_manual_update_of_a_synced_candidate_updates_its_record() -> None:
     env.cand.snapshot["first_name"] = "Renamed"
     await env.run(env.event("candidate.updated", minutes=5, changed_fields=["first_name"]))
     op, (candidate_id, fields, protected) = env.pinpoint.calls[-1]
-    assert (op, candidate_id, fields) == ("update_candidate", person_id, {"first_name": "Renamed"})
+    assert (op, candidate_id, fields) == ("update_person", person_id, {"first_name": "Renamed"})
     assert protected == frozenset({"last_name"})
     outcome = env.publisher.outcomes()[-1]
     assert (outcome["outcome"], outcome["reason"]) == ("updated", "manual_update_synced")
@@ -492,7 +514,7 @@ async def test_note_intended_before_a_crash_is_reconciled_by_its_marker() -> Non
     env.pinpoint.add_comment(made.ref, "other note\n\nSourceWhale ref: sw-000000000000")
     landed = env.pinpoint.add_comment(made.ref, f"Email sent (step 1)\n\nSourceWhale ref: {ref}")
     await env.run(sent)
-    assert env.pinpoint.ops() == ["list_comments"]
+    assert env.pinpoint.ops() == ["find_comment"]
     assert len(env.pinpoint.comments[made.ref]) == 2
     effect = await env.store.get_effect(f"note:{TEAM}:{ref}")
     assert effect is not None
@@ -512,7 +534,7 @@ async def test_note_intended_but_not_in_pinpoint_is_written_once() -> None:
     await env.store.claim_effect(f"note:{TEAM}:{note_ref(TEAM, sent.event_id)}", team_id=TEAM,
                                  kind="write_comment", fence=None, attempt_window_s=0)
     await env.run(sent)
-    assert env.pinpoint.ops() == ["list_comments", "list_comments", "write_comment"]
+    assert env.pinpoint.ops() == ["find_comment", "write_comment"]
     assert len(env.pinpoint.comments[made.ref]) == 1
 
 
@@ -707,8 +729,8 @@ async def test_invalid_update_after_create_does_not_duplicate_the_record() -> No
     env = await Env.create(general={"do_not_merge": True},
               field_mapping={"string": {"first_name": "first_name", "last_name": "last_name",
                                         "email": "email", "job_title": "custom:404"}})
-    env.pinpoint.fail("update_candidate", InvalidRequestError(
-        "unknown custom field", operation="update_candidate", status=422))
+    env.pinpoint.fail("update_person", InvalidRequestError(
+        "unknown custom field", operation="update_person", status=422))
     await env.run(env.event("candidate.added"))
     assert env.publisher.dead_letters()[0][2]["dlq.reason"] == "pinpoint_invalid"
     await env.run(env.event("candidate.replied", minutes=5, reply={"channel": "email"}))
@@ -721,7 +743,7 @@ async def test_auth_error_after_create_does_not_duplicate_the_application() -> N
     env = await Env.create(destination={"campaign_jobs": {"camp-1": "job-9"}},
               field_mapping={"string": {"first_name": "first_name", "last_name": "last_name",
                                         "email": "email", "job_title": "custom:7"}})
-    env.pinpoint.fail("update_candidate", AuthError("401", operation="update_candidate",
+    env.pinpoint.fail("update_person", AuthError("401", operation="update_person",
                                                     status=401))
     added = env.event("candidate.added")
     assert await env.run(added) is ProcessResult.TEAM_PAUSED
@@ -835,3 +857,106 @@ async def test_redriven_dead_letter_failing_again_keeps_its_coordinates_and_atte
     assert headers["dlq.attempts"] == "3"
     assert headers["dlq.first_failed_at"] == "2026-11-01T08:00:00+00:00"
     assert env.publisher.outcomes()[-1]["replay_id"] == "redrive-1"
+
+
+# ---- records found as the other kind, and records gone from Pinpoint -----------------------------
+
+
+async def test_a_job_seeker_made_before_a_crash_is_kept_when_the_campaign_now_maps_to_a_job(
+) -> None:
+    """A job seeker created before a crash is found when the next push would make an
+    application (the campaign was mapped to a job meanwhile): still exactly one record."""
+    env = await Env.create(destination={"campaign_jobs": {"camp-1": "job-9"}})
+    await env.store.claim_effect(f"record:{TEAM}:{env.cand.id}", team_id=TEAM,
+                                 kind="create_job_seeker", fence=None, attempt_window_s=0)
+    landed = env.pinpoint.add_record(RecordKind.JOB_SEEKERS, ext_ref(env))
+    await env.run(env.event("candidate.added"))
+    assert "create_application" not in env.pinpoint.ops()
+    assert env.pinpoint.calls[0] == ("find_record_by_external_reference",
+                                     (ext_ref(env), RecordKind.APPLICATIONS))
+    assert env.pinpoint.records_of(ext_ref(env)) == [landed.ref]
+    state = await env.store.load_candidate(TEAM, env.cand.id)
+    assert (state.record_kind, state.record_id) == (DestinationKind.JOB_SEEKER, landed.ref.id)
+    [outcome] = env.publisher.outcomes()
+    assert outcome["actions"] == [{"kind": "create_job_seeker", "pinpoint_id": landed.ref.id,
+                                   "status": "reconciled"}]
+
+
+async def test_a_note_on_a_deleted_record_goes_to_the_record_found_by_external_reference(
+) -> None:
+    """A 404 on the record the store knows re-resolves it by external reference; the note is
+    written there and the store learns the record."""
+    env = await Env.create()
+    old = env.pinpoint.add_record(RecordKind.JOB_SEEKERS, ext_ref(env))
+    await env.mark_synced(old)
+    env.pinpoint.delete_record(old.ref)
+    moved = env.pinpoint.add_record(RecordKind.APPLICATIONS, ext_ref(env))
+    await env.run(env.event("outreach.sent", step=email_step()))
+    assert env.pinpoint.ops() == ["write_comment", "find_record_by_external_reference",
+                                  "find_comment", "write_comment"]
+    assert len(env.pinpoint.comments[moved.ref]) == 1
+    state = await env.store.load_candidate(TEAM, env.cand.id)
+    assert (state.record_kind, state.record_id, state.pinpoint_candidate_id) == (
+        DestinationKind.APPLICATION, moved.ref.id, moved.candidate_id)
+    [outcome] = env.publisher.outcomes()
+    assert (outcome["outcome"], outcome["reason"]) == ("noted", "note_written")
+    assert env.publisher.dead_letters() == []
+
+
+async def test_a_note_on_a_record_gone_for_good_pushes_the_candidate_again() -> None:
+    """A 404 on a known record that no record replaces treats the candidate as not yet
+    synced: it is pushed again (one new record) and the note written on it."""
+    env = await Env.create()
+    old = env.pinpoint.add_record(RecordKind.JOB_SEEKERS, ext_ref(env))
+    await env.mark_synced(old)
+    env.pinpoint.delete_record(old.ref)
+    await env.run(env.event("outreach.sent", step=email_step()))
+    [again] = env.pinpoint.records_of(ext_ref(env))
+    assert again != old.ref
+    assert len(env.pinpoint.comments[again]) == 1
+    assert (await env.store.load_candidate(TEAM, env.cand.id)).record_id == again.id
+    effect = await env.store.get_effect(f"record:{TEAM}:{env.cand.id}")
+    assert effect is not None
+    assert effect.pinpoint_id is not None
+    assert f"/{again.id}/" in effect.pinpoint_id
+    [outcome] = env.publisher.outcomes()
+    assert outcome["outcome"] == "synced"
+    assert [a["kind"] for a in outcome["actions"]] == ["create_job_seeker", "write_comment"]
+    assert env.publisher.dead_letters() == []
+    # The next note goes straight to the new record.
+    await env.run(env.event("outreach.sent", minutes=5, step=email_step(2)))
+    assert env.pinpoint.ops()[-1] == "write_comment"
+    assert len(env.pinpoint.comments[again]) == 2
+
+
+async def test_an_update_of_a_person_merged_away_follows_the_record() -> None:
+    """A 404 on the person's PUT finds the record by external reference and updates the
+    person it now belongs to."""
+    env = await Env.create()
+    made = env.pinpoint.add_record(RecordKind.JOB_SEEKERS, ext_ref(env))
+    await env.mark_synced(made)
+    survivor = env.pinpoint.add_person("someone@example.com")
+    env.pinpoint.records[made.ref] = (survivor.id, ext_ref(env))
+    del env.pinpoint.candidates[made.candidate_id]
+    await env.run(env.event("candidate.updated", changed_fields=["first_name"]))
+    assert env.pinpoint.ops() == ["update_person", "find_record_by_external_reference",
+                                  "update_person"]
+    assert survivor.attributes["first_name"] == env.cand.snapshot["first_name"]
+    assert (await env.store.load_candidate(TEAM, env.cand.id)).pinpoint_candidate_id == survivor.id
+    [outcome] = env.publisher.outcomes()
+    assert outcome["outcome"] == "updated"
+
+
+async def test_an_update_of_a_record_gone_for_good_is_not_dead_lettered() -> None:
+    """An update whose record and person are gone is decided again as for an unsynced
+    candidate (updates never push): skipped, not dead-lettered."""
+    env = await Env.create()
+    made = env.pinpoint.add_record(RecordKind.JOB_SEEKERS, ext_ref(env))
+    await env.mark_synced(made)
+    env.pinpoint.delete_record(made.ref)
+    del env.pinpoint.candidates[made.candidate_id]
+    await env.run(env.event("candidate.updated", changed_fields=["first_name"]))
+    [outcome] = env.publisher.outcomes()
+    assert (outcome["outcome"], outcome["reason"]) == ("skipped", "not_synced_yet")
+    assert env.publisher.dead_letters() == []
+    assert await env.store.intended_effects() == []
