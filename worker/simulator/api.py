@@ -558,9 +558,29 @@ def _record_value(tenant: TenantState) -> Callable[[Any, str], Any]:
     return value_of
 
 
+def _record_pool(request: web.Request, tenant: TenantState, kind: str) -> Iterable[Record]:
+    """The records a list can hold, narrowed through the state's indexes when the request
+    filters by external reference or e-mail (the filters still decide)."""
+    query = request.query
+    if (refs := query.get("filter[external_system_reference]")) is not None:
+        return {r.id: r for v in many_values(refs) for r in tenant.records_by_ref(kind, v)}.values()
+    if (emails := query.get("filter[candidate_email]")) is not None:
+        ids = tenant.records[kind]
+        return {
+            i: ids[i]
+            for v in many_values(emails)
+            for cand in tenant.candidates_by_email(v)
+            for i in (cand.job_seeker_ids if kind == "job_seekers" else cand.application_ids)
+            if i in ids
+        }.values()
+    return tenant.records[kind].values()
+
+
 def _list_records(kind: str) -> Handler:
     async def handler(request: web.Request, tenant: TenantState) -> web.Response:
-        records = filtered(request, kind, tenant.records[kind].values(), _record_value(tenant))
+        records = filtered(
+            request, kind, _record_pool(request, tenant, kind), _record_value(tenant)
+        )
         page, meta = paginate(request, records)
         render = Renderer(tenant, request)
         return json_response({**render.document([render.record(r) for r in page]), "meta": meta})
