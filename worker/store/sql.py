@@ -14,6 +14,7 @@ between the fence check and the write.
 
 from __future__ import annotations
 
+import abc
 import base64
 import json
 from collections.abc import Awaitable, Callable, Sequence
@@ -126,8 +127,9 @@ def _bytes(value: Any) -> bytes | None:
     return None if value is None else bytes(value)
 
 
-class SqlStateStore:
-    """Every `StateStore` method over a `Tx`; subclasses say how transactions run."""
+class SqlStateStore(abc.ABC):
+    """Every `StateStore` method over a `Tx`; subclasses (SQLite, PostgreSQL) say how
+    transactions run, through the abstract methods below."""
 
     dialect: Dialect
 
@@ -136,25 +138,29 @@ class SqlStateStore:
 
     # -- what a subclass provides -------------------------------------------------------------
 
+    @abc.abstractmethod
     async def _run(self, op: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
         """Run ``op`` in one transaction (a write transaction if ``write``)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def _schema_version(self) -> int:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _location(self) -> str:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     async def open(self) -> Self:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     async def migrate(self) -> list[int]:
         """Apply the missing migrations now (under the store's lock); returns those applied."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def close(self) -> None:
-        raise NotImplementedError
+        ...
 
     async def __aenter__(self) -> Self:
         return await self.open()
